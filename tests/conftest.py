@@ -1,0 +1,210 @@
+"""Shared fixtures: ``call_app`` runs a WSGI callable in process, ``live_server`` starts a real one.
+
+``live_server("crash", "--debugger")`` runs ``python -m tests.apps crash --debugger`` on port 0,
+reads the URL from the ` * Running on` line, and stops the process at teardown. Its log is printed
+when the test fails.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNING_ON = re.compile(r" \* Running on (?P<url>(?:https?://\S+|unix://\S+))")
+
+
+@dataclass
+class Response:
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def code(self) -> int:
+        return int(self.status.split(" ", 1)[0])
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+def call_app(
+    app: Callable[..., Any],
+    path: str = "/",
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    **environ: Any,
+) -> Response:
+    """Call ``app`` once as a WSGI server would and return what it answered, body consumed."""
+    path, _, query = path.partition("?")
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)) if body else "",
+        "wsgi.errors": sys.stderr,
+    }
+    for name, value in (headers or {}).items():
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            env[key] = value
+        else:
+            env["HTTP_" + key] = value
+    env.update(environ)
+    setup_testing_defaults(env)
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None and captured.get("sent"):
+            raise exc_info[1].with_traceback(exc_info[2])
+        captured["status"] = status
+        captured["headers"] = response_headers
+        return lambda data: chunks.append(data)
+
+    chunks: list[bytes] = []
+    iterable = app(env, start_response)
+    try:
+        for chunk in iterable:
+            captured["sent"] = True
+            chunks.append(chunk)
+    finally:
+        close = getattr(iterable, "close", None)
+        if close is not None:
+            close()
+    return Response(captured["status"], list(captured["headers"]), b"".join(chunks))
+
+
+@dataclass
+class LiveServer:
+    """A ``python -m tests.apps`` process and what it printed."""
+
+    proc: subprocess.Popen[bytes]
+    url: str = ""
+    lines: list[str] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 0
+
+    @property
+    def log(self) -> str:
+        with self._cond:
+            return "".join(self.lines)
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in iter(self.proc.stdout.readline, b""):
+            with self._cond:
+                self.lines.append(raw.decode("utf-8", "replace"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 15.0, start: int = 0) -> re.Match[str]:
+        """Wait until a line printed after line ``start`` matches ``pattern``; fail after ``timeout``."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
+                    match = regex.search(line)
+                    if match:
+                        return match
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.proc.poll() is not None and not self._reading()):
+                    raise AssertionError(f"no line matching {pattern!r} within {timeout}s; log:\n{''.join(self.lines)}")
+                self._cond.wait(min(remaining, 0.1))
+
+    def _reading(self) -> bool:
+        return any(t.name == f"live-server-{self.proc.pid}" and t.is_alive() for t in threading.enumerate())
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Ctrl+C the server (SIGINT to its process group), then kill it if it lingers."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def start_live_server(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 20.0) -> LiveServer:
+    """Start ``python -m tests.apps *args`` and wait for its ` * Running on` line."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH", "")]))
+    full_env.update(env or {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.apps", *args],
+        cwd=cwd or ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=full_env,
+        start_new_session=True,
+    )
+    server = LiveServer(proc)
+    threading.Thread(target=server._pump, name=f"live-server-{proc.pid}", daemon=True).start()
+    try:
+        server.url = server.wait_for(RUNNING_ON.pattern, timeout)["url"]
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def live_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveServer]]:
+    """Factory: ``live_server("hello", "--threaded")`` -> a running :class:`LiveServer`."""
+    started: list[LiveServer] = []
+
+    def start(*args: str, **kwargs: Any) -> LiveServer:
+        server = start_live_server(*args, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for server in started:
+            print(f"--- log of {' '.join(map(str, server.proc.args))} ---\n{server.log}")

@@ -1,0 +1,1 @@
+"""WSGI middleware that wsgidev ships: static files (shared_data)."""
