@@ -157,7 +157,16 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+        self._close_output()
         return self.proc.returncode
+
+    def _close_output(self) -> None:
+        # An unclosed pipe is a ResourceWarning, which filterwarnings=error turns into a failure.
+        for thread in threading.enumerate():
+            if thread.name == f"live-server-{self.proc.pid}":
+                thread.join(5)
+        if self.proc.stdout is not None and not self._reading():
+            self.proc.stdout.close()
 
 
 def start_live_server(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 20.0) -> LiveServer:
