@@ -1,0 +1,284 @@
+"""The ``wsgidev`` command: ``wsgidev run TARGET`` serves an app, ``wsgidev demo`` the demo.
+
+Parses flags and finds the app (_target), then hands everything to serving.run_simple.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._target import Target, TargetNotFound, load_app, parse_target
+
+# argparse's own status for a bad command line; a target that cannot be found is one too.
+USAGE_ERROR = 2
+
+_RUN_DESCRIPTION = """\
+Serve a WSGI application with the wsgidev development server.
+
+TARGET is one of:
+  module:name            an attribute of an importable module (module.sub:obj.app works too)
+  module:factory()       a function returning the app, called once; literal arguments are
+                         allowed: "module:create_app('dev', debug=True)"
+  module                 looks for `app`, then `application`, then create_app()/make_app()
+  path/to/app.py[:name]  a file; its folder (or its top package's parent) goes on sys.path
+The current directory is on sys.path, as with `python -m`.
+"""
+
+_RUN_EPILOG = """\
+examples:
+  wsgidev run hello:app
+  wsgidev run myproject.wsgi --host 0.0.0.0 --port 8000 --reload
+  wsgidev run "factory:create_app('dev')" --debug --static /static=./static
+  wsgidev run app.py --adhoc
+"""
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The full ``wsgidev`` argument parser (also what ``--help`` prints)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Development tools for WSGI applications.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"wsgidev {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run = commands.add_parser(
+        "run",
+        help="serve a WSGI application",
+        description=_RUN_DESCRIPTION,
+        epilog=_RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("target", metavar="TARGET", help="the application to serve (see above)")
+    _add_address_arguments(run)
+    _add_run_arguments(run)
+    demo = commands.add_parser(
+        "demo",
+        help="serve the built-in demo app with the debugger and static files",
+        description="Serve wsgidev's demo: an error page for the debugger, static files, a "
+        "streamed response and a form.",
+    )
+    _add_address_arguments(demo)
+    return parser
+
+
+def _add_address_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to listen on: an IP, a host name, 0.0.0.0 or :: for every interface, "
+        "or unix://PATH for a Unix socket (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=5000,
+        help="TCP port; 0 picks a free one and prints it (default: %(default)s)",
+    )
+
+
+def _add_run_arguments(run: argparse.ArgumentParser) -> None:
+    debug = run.add_argument_group("debugging")
+    debug.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the server when a Python file it imported (or an --extra-files file) changes",
+    )
+    debug.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the interactive traceback page for errors (DebuggedApplication)",
+    )
+    debug.add_argument(
+        "--no-evalex",
+        action="store_true",
+        help="with --debug: show tracebacks but no Python console in the browser",
+    )
+    debug.add_argument(
+        "--reloader-type",
+        choices=["auto", "stat", "watchfiles", "watchdog"],
+        default="auto",
+        help="how --reload notices changes; auto prefers an installed event-based watcher "
+        "(default: %(default)s)",
+    )
+    debug.add_argument(
+        "--extra-files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"with --reload: also restart when FILE changes (repeatable, or several joined "
+        f"with {os.pathsep!r})",
+    )
+    debug.add_argument(
+        "--exclude-patterns",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help=f"with --reload: ignore changes to files matching GLOB (repeatable, or several "
+        f"joined with {os.pathsep!r})",
+    )
+    serve = run.add_argument_group("serving")
+    serve.add_argument(
+        "--static",
+        action="append",
+        default=[],
+        metavar="/URL=DIR",
+        help="serve the files in DIR under the URL prefix /URL (SharedDataMiddleware); repeatable",
+    )
+    workers = serve.add_mutually_exclusive_group()
+    workers.add_argument(
+        "--threaded",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="handle each request in a thread pool (default); --no-threaded runs one request "
+        "at a time, which keeps breakpoints simple",
+    )
+    workers.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="handle requests in up to N forked processes instead of threads",
+    )
+    tls = serve.add_mutually_exclusive_group()
+    tls.add_argument("--cert", metavar="FILE", help="serve HTTPS with this PEM certificate")
+    tls.add_argument(
+        "--adhoc",
+        action="store_true",
+        help="serve HTTPS with a throwaway self-signed certificate (needs wsgidev[tls])",
+    )
+    serve.add_argument(
+        "--key", metavar="FILE", help="the PEM private key for --cert (if not inside it)"
+    )
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        return _run(parser, args)
+    except KeyboardInterrupt:
+        # Ctrl+C before the server took over (e.g. during a slow import) is a normal quit.
+        return 0
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .serving import run_simple
+
+    static = _static_exports(parser, args.static)
+    ssl_context = _ssl_context(parser, args)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    app = _load_or_exit(args.target)
+    run_simple(
+        args.host,
+        args.port,
+        app,
+        use_reloader=args.reload,
+        use_debugger=args.debug,
+        use_evalex=not args.no_evalex,
+        extra_files=_split_paths(args.extra_files),
+        exclude_patterns=_split_paths(args.exclude_patterns),
+        reloader_type=args.reloader_type,
+        threaded=args.threaded and args.processes == 1,
+        processes=args.processes,
+        static_files=static,
+        ssl_context=ssl_context,
+    )
+    return 0
+
+
+def _load_or_exit(text: str) -> Any:
+    """The app TARGET names; a missing one exits 2 with a paragraph, a crashing one with its
+    traceback (trimmed to the user's frames)."""
+    target: Target | None = None
+    try:
+        target = parse_target(text)
+        return load_app(target)
+    except TargetNotFound as exc:
+        print(f"Error: could not load the application {text!r}: {exc}.", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR) from None
+    except Exception as exc:
+        # Boundary: the user's module raised while importing or building the app; show where.
+        print(f"Error: importing the application {text!r} raised:", file=sys.stderr)
+        traceback.print_exception(type(exc), exc, _user_traceback(exc.__traceback__))
+        raise SystemExit(USAGE_ERROR) from None
+
+
+def _user_traceback(tb: Any) -> Any:
+    """Skip the frames of wsgidev and importlib that lead into the user's code."""
+    ours = {Path(__file__).resolve().parent / name for name in ("cli.py", "_target.py")}
+    while tb is not None and tb.tb_next is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not (filename.startswith("<frozen importlib") or Path(filename).resolve() in ours):
+            break
+        tb = tb.tb_next
+    return tb
+
+
+def _static_exports(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, str] | None:
+    exports: dict[str, str] = {}
+    for item in items:
+        url, sep, directory = item.partition("=")
+        if not sep or not url.startswith("/") or not directory:
+            parser.error(f"--static: expected /URL=DIR, got {item!r}")
+        if not Path(directory).exists():
+            parser.error(f"--static: {directory!r} does not exist")
+        exports[url] = str(Path(directory).resolve())
+    return exports or None
+
+
+def _ssl_context(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    from ._tls import as_ssl_context, load_ssl_context
+
+    if args.key and not args.cert:
+        parser.error("--key needs --cert")
+    try:
+        if args.cert:
+            return load_ssl_context(args.cert, args.key)
+        return as_ssl_context("adhoc") if args.adhoc else None
+    except (ImportError, OSError, ValueError) as exc:
+        parser.error(f"{'--adhoc' if args.adhoc else '--cert/--key'}: {exc}")
+
+
+def _split_paths(values: list[str]) -> list[str] | None:
+    paths = [part for value in values for part in value.split(os.pathsep) if part]
+    return paths or None
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import serve_demo
+
+    serve_demo(args.host, args.port)
+    return 0
