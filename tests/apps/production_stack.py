@@ -1,0 +1,36 @@
+"""A plain WSGI app wrapped in wsgidev's middlewares, for serving under gunicorn or waitress.
+
+``WSGIDEV_TEST_STATIC_DIR`` names the folder exported at ``/static``. The console stays off
+(``evalex=False``, the default), as it must anywhere but a developer's own machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from wsgiref.types import StartResponse, WSGIEnvironment
+
+from wsgidev.debug import DebuggedApplication
+from wsgidev.middleware.shared_data import SharedDataMiddleware
+
+
+def compute_report(environ: WSGIEnvironment) -> bytes:
+    rows: list[int] = []
+    return f"average {sum(rows) / len(rows)}".encode()
+
+
+def inner(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    if environ["PATH_INFO"] == "/report":
+        body = compute_report(environ)
+    else:
+        body = b"app: " + environ["PATH_INFO"].encode("latin-1")
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+app = DebuggedApplication(
+    SharedDataMiddleware(inner, {"/static": os.environ["WSGIDEV_TEST_STATIC_DIR"]})
+)

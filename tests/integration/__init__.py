@@ -1,0 +1,1 @@
+"""wsgidev with real frameworks (Flask, Django, Bottle, httpbin) and real servers (gunicorn, waitress)."""

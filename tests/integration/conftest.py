@@ -1,0 +1,142 @@
+"""Fixtures for the integration tests: servers other than wsgidev's, and a folder of static files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import gunicorn.config
+import pytest
+import requests
+
+from tests.conftest import ROOT, LiveServer
+
+
+@dataclass(frozen=True, slots=True)
+class StaticTree:
+    """A folder exported by the middleware, and the bytes each test expects back."""
+
+    root: Path
+    text: bytes
+    blob: bytes
+
+    def sha256(self, name: str) -> str:
+        return hashlib.sha256((self.root / name).read_bytes()).hexdigest()
+
+
+def make_static_tree(root: Path) -> StaticTree:
+    """Write a small site: a UTF-8 text file, a 300 KiB binary file and a stylesheet in a subfolder."""
+    (root / "css").mkdir(parents=True)
+    text = "Hello from a static file.\nZweite Zeile: grüße.\n".encode()
+    # 300 KiB of deterministic, incompressible-looking bytes: big enough for sendfile paths.
+    blob = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(300 * 32))
+    (root / "hello.txt").write_bytes(text)
+    (root / "blob.bin").write_bytes(blob)
+    (root / "css" / "site.css").write_text("body { color: #123456; }\n", encoding="utf-8")
+    return StaticTree(root, text, blob)
+
+
+@pytest.fixture
+def static_tree(tmp_path: Path) -> StaticTree:
+    return make_static_tree(tmp_path / "public")
+
+
+# Servers shared by the tests of one module; their logs are printed when one of those tests fails.
+_MODULE_SERVERS: list[LiveServer] = []
+
+
+@contextmanager
+def shared_server(server: LiveServer) -> Iterator[LiveServer]:
+    """Keep ``server`` for a module-scoped fixture: its log is printed when a test using it fails."""
+    _MODULE_SERVERS.append(server)
+    try:
+        yield server
+    finally:
+        server.stop()
+        _MODULE_SERVERS.remove(server)
+
+
+@pytest.fixture(autouse=True)
+def _print_shared_server_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for server in _MODULE_SERVERS:
+            print(f"--- log of {' '.join(map(str, server.proc.args))} ---\n{server.log}")
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as s:
+        yield s
+
+
+def start_process(
+    command: list[str], ready: str, env: dict[str, str] | None = None, timeout: float = 30.0
+) -> LiveServer:
+    """Run ``command`` from the checkout and wait for a line whose group ``url`` says where it listens."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), full_env.get("PYTHONPATH", "")])
+    )
+    full_env.update(env or {})
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=full_env,
+        start_new_session=True,
+    )
+    server = LiveServer(proc)
+    threading.Thread(target=server._pump, name=f"live-server-{proc.pid}", daemon=True).start()
+    try:
+        server.url = server.wait_for(ready, timeout)["url"]
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def gunicorn_command(target: str) -> list[str]:
+    """gunicorn with gthread workers on a free port of 127.0.0.1; never touches the home folder."""
+    command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "4"]
+    command += ["--workers", "1", "--bind", "127.0.0.1:0", "--graceful-timeout", "2"]
+    if any(setting.name == "control_socket_disable" for setting in gunicorn.config.KNOWN_SETTINGS):
+        command.append("--no-control-socket")
+    return [*command, target]
+
+
+GUNICORN_READY = r"Listening at: (?P<url>http://127\.0\.0\.1:\d+)"
+WAITRESS_READY = r"Serving on (?P<url>http://127\.0\.0\.1:\d+)"
+
+
+def waitress_command(target: str) -> list[str]:
+    return [sys.executable, "-m", "waitress", "--listen=127.0.0.1:0", "--threads=4", target]
+
+
+@pytest.fixture
+def external_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveServer]]:
+    """Factory: ``external_server(command, ready_regex, env=...)``; stopped at teardown."""
+    started: list[LiveServer] = []
+
+    def start(command: list[str], ready: str, env: dict[str, str] | None = None) -> LiveServer:
+        server = start_process(command, ready, env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for server in started:
+            print(f"--- log of {' '.join(map(str, server.proc.args))} ---\n{server.log}")

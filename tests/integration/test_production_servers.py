@@ -1,0 +1,163 @@
+"""wsgidev's middlewares are plain WSGI: the same stack under real gunicorn (gthread) and waitress."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import LiveServer
+from tests.integration._pages import (
+    BROWSER_HEADERS,
+    assert_traceback_page,
+    body_attributes,
+    fetch_assets,
+)
+from tests.integration.conftest import (
+    GUNICORN_READY,
+    WAITRESS_READY,
+    StaticTree,
+    gunicorn_command,
+    make_static_tree,
+    shared_server,
+    start_process,
+    waitress_command,
+)
+
+pytestmark = pytest.mark.live
+
+TARGET = "tests.apps.production_stack:app"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> StaticTree:
+    return make_static_tree(tmp_path_factory.mktemp("production") / "public")
+
+
+@pytest.fixture(scope="module", params=["gunicorn", "waitress"])
+def server(request: pytest.FixtureRequest, site: StaticTree) -> Iterator[LiveServer]:
+    if request.param == "gunicorn":
+        command, ready = gunicorn_command(TARGET), GUNICORN_READY
+    else:
+        command, ready = waitress_command(TARGET), WAITRESS_READY
+    live = start_process(command, ready, env={"WSGIDEV_TEST_STATIC_DIR": str(site.root)})
+    with shared_server(live):
+        yield live
+
+
+def test_requests_outside_the_exports_reach_the_app(
+    server: LiveServer, session: requests.Session
+) -> None:
+    answer = session.get(server.url + "/orders/1", timeout=10)
+    assert answer.status_code == 200
+    assert answer.text == "app: /orders/1"
+    assert (
+        session.get(server.url + "/static/nothing-here.txt", timeout=10).text
+        == "app: /static/nothing-here.txt"
+    )
+
+
+def test_static_files_with_validators(
+    server: LiveServer, session: requests.Session, site: StaticTree
+) -> None:
+    text = session.get(server.url + "/static/hello.txt", timeout=10)
+    assert text.status_code == 200
+    assert text.content == site.text
+    assert text.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert text.headers["Content-Length"] == str(len(site.text))
+    assert text.headers["Accept-Ranges"] == "bytes"
+    assert text.headers["ETag"].startswith('"')
+    modified = parsedate_to_datetime(text.headers["Last-Modified"])
+    assert int(modified.timestamp()) == int((site.root / "hello.txt").stat().st_mtime)
+
+    blob = session.get(server.url + "/static/blob.bin", timeout=10)
+    assert blob.content == site.blob
+    assert blob.headers["Content-Type"] == "application/octet-stream"
+
+
+def test_head_sends_headers_only(
+    server: LiveServer, session: requests.Session, site: StaticTree
+) -> None:
+    head = session.head(server.url + "/static/blob.bin", timeout=10)
+    assert head.status_code == 200
+    assert head.headers["Content-Length"] == str(len(site.blob))
+    assert head.content == b""
+
+
+def test_revalidation_answers_304(server: LiveServer, session: requests.Session) -> None:
+    first = session.get(server.url + "/static/css/site.css", timeout=10)
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    by_etag = session.get(
+        server.url + "/static/css/site.css", headers={"If-None-Match": etag}, timeout=10
+    )
+    assert by_etag.status_code == 304
+    assert by_etag.content == b""
+    assert by_etag.headers["ETag"] == etag
+    by_date = session.get(
+        server.url + "/static/css/site.css", headers={"If-Modified-Since": modified}, timeout=10
+    )
+    assert by_date.status_code == 304
+    changed = session.get(
+        server.url + "/static/css/site.css", headers={"If-None-Match": '"other"'}, timeout=10
+    )
+    assert changed.status_code == 200
+    assert changed.content == first.content
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [("bytes=100-199", 100, 199), ("bytes=307000-", 307000, 307199), ("bytes=-50", 307150, 307199)],
+)
+def test_byte_ranges(
+    server: LiveServer,
+    session: requests.Session,
+    site: StaticTree,
+    header: str,
+    start: int,
+    end: int,
+) -> None:
+    assert len(site.blob) == 307200
+    answer = session.get(server.url + "/static/blob.bin", headers={"Range": header}, timeout=10)
+    assert answer.status_code == 206
+    assert answer.headers["Content-Range"] == f"bytes {start}-{end}/{len(site.blob)}"
+    assert answer.headers["Content-Length"] == str(end - start + 1)
+    assert answer.content == site.blob[start : end + 1]
+
+
+def test_unsatisfiable_range_is_416(
+    server: LiveServer, session: requests.Session, site: StaticTree
+) -> None:
+    answer = session.get(
+        server.url + "/static/blob.bin", headers={"Range": "bytes=999999-"}, timeout=10
+    )
+    assert answer.status_code == 416
+    assert answer.headers["Content-Range"] == f"bytes */{len(site.blob)}"
+
+
+def test_traceback_page_and_its_assets(server: LiveServer, session: requests.Session) -> None:
+    page = session.get(server.url + "/report", headers=BROWSER_HEADERS, timeout=10)
+    html = assert_traceback_page(page, "ZeroDivisionError", "compute_report", "production_stack.py")
+    fetch_assets(session, page.url, html)
+
+
+def test_console_stays_off_so_no_code_runs(
+    server: LiveServer, session: requests.Session, tmp_path: Path
+) -> None:
+    page = session.get(server.url + "/report", headers=BROWSER_HEADERS, timeout=10)
+    secret = body_attributes(page.text).get("data-secret") or ""
+    frames = re.findall(r'data-frame-id="(\d+)"', page.text)
+    assert frames, "no frame ids on the page"
+    probe = tmp_path / "console-ran"
+    for frame in frames:
+        answer = session.post(
+            server.url + "/report?__debugger__=yes",
+            data={"cmd": f"open({str(probe)!r}, 'w').close()", "frm": frame, "s": secret},
+            headers={"Origin": server.url},
+            timeout=10,
+        )
+        assert answer.status_code >= 400, f"frame {frame}: {answer.status_code} {answer.text[:300]}"
+    assert not probe.exists(), "a console command ran although evalex is off"
