@@ -1,0 +1,203 @@
+"""Regenerate the README's screenshots: the traceback page and a console in one of its frames.
+
+Starts ``python -m wsgidev demo`` on a free port of 127.0.0.1 with a known PIN, drives headless
+Chromium through Playwright, and writes ``docs/traceback.png`` and ``docs/console.png``.
+
+    python scripts/screenshots.py [--out docs] [--chromium /usr/bin/chromium]
+
+Needs the ``test`` extra (Playwright) and Debian's ``chromium`` (``apt-get install -y chromium``);
+Playwright's own browser downloads are not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from queue import Empty, Queue
+
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = "246-813-579"
+RUNNING_ON = re.compile(r" \* Running on (http://127\.0\.0\.1:\d+)")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# What a developer types into the console of the frame that raised in the demo.
+CONSOLE_SESSION = [
+    "item, count",
+    "prices",
+    "def price_of(name):",
+    "    return prices.get(name, 0.0)",
+    "",
+    "price_of(item) * count",
+]
+
+
+@contextmanager
+def demo_server(startup_timeout: float = 30.0) -> Iterator[str]:
+    """Run the demo app with the debugger; yield its URL; stop it (Ctrl+C, then kill)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "WSGIDEV_DEBUG_PIN": PIN}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsgidev", "demo", "--host", "127.0.0.1", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: Queue[str] = Queue()
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True)
+    reader.start()
+    try:
+        yield _wait_for_url(proc, lines, startup_timeout)
+    finally:
+        proc.send_signal(2)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        reader.join(5)
+        stdout.close()
+
+
+def _wait_for_url(proc: subprocess.Popen[str], lines: Queue[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.2)
+        except Empty:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        match = RUNNING_ON.search(line)
+        if match:
+            return match[1]
+    raise SystemExit("the demo server did not start:\n" + "".join(seen))
+
+
+@contextmanager
+def browser(chromium: str, width: int, height: int) -> Iterator[BrowserContext]:
+    """Headless Chromium with a throwaway profile, so it neither reads nor writes the user's."""
+    profile = tempfile.mkdtemp(prefix="wsgidev-screenshots-")
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=chromium,
+                headless=True,
+                args=CHROMIUM_FLAGS,
+                viewport={"width": width, "height": height},
+                device_scale_factor=1,
+                color_scheme="light",
+            )
+            try:
+                yield context
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def watch_for_errors(page: Page) -> list[str]:
+    """Collect script errors and CSP violations; the screenshots must not hide a broken page."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"script error: {error}"))
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    return errors
+
+
+def shoot_traceback(page: Page, url: str, out: Path) -> None:
+    page.goto(url + "/error", wait_until="networkidle")
+    page.wait_for_selector("[data-frame-id]")
+    page.screenshot(path=str(out))
+
+
+def shoot_console(page: Page, out: Path, width: int) -> None:
+    frame = page.locator("[data-frame-id]").last
+    frame.locator(".console-toggle").first.click()
+    pin = page.locator(".console-pin-input")
+    pin.wait_for(timeout=10_000)
+    pin.fill(PIN)
+    page.locator(".console-pin-submit").click()
+    prompt = frame.locator(".console-input")
+    prompt.wait_for(state="visible", timeout=10_000)
+    for number, line in enumerate(CONSOLE_SESSION, start=1):
+        prompt.fill(line)
+        prompt.press("Enter")
+        # Each command echoes one line; wait for this one before typing the next.
+        page.wait_for_function(
+            "([root, n]) => root.querySelectorAll('.console-echo').length >= n && !root.querySelector('.wsgidev-console.busy')",
+            arg=[frame.element_handle(), number],
+            timeout=10_000,
+        )
+    frame.scroll_into_view_if_needed()
+    box = frame.bounding_box()
+    if box is None:
+        raise SystemExit("the frame with the console is not visible")
+    top = max(box["y"] - 40, 0)
+    page.screenshot(
+        path=str(out),
+        clip={
+            "x": 0,
+            "y": top,
+            "width": width,
+            "height": min(box["height"] + 80, 900),
+        },
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "docs", help="folder for the PNG files (default: docs/)"
+    )
+    parser.add_argument(
+        "--chromium", default="/usr/bin/chromium", help="the Chromium binary (default: %(default)s)"
+    )
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=900)
+    args = parser.parse_args()
+    if not Path(args.chromium).exists():
+        raise SystemExit(
+            f"no Chromium at {args.chromium}; install it with: apt-get install -y chromium"
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    with demo_server() as url, browser(args.chromium, args.width, args.height) as context:
+        page = context.new_page()
+        errors = watch_for_errors(page)
+        shoot_traceback(page, url, args.out / "traceback.png")
+        shoot_console(page, args.out / "console.png", args.width)
+    if errors:
+        print("the page reported errors:\n" + "\n".join(errors), file=sys.stderr)
+        return 1
+    for name in ("traceback.png", "console.png"):
+        print(f"wrote {args.out / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
