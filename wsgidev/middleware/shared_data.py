@@ -119,6 +119,8 @@ class SharedDataMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         found = self._found.get(path)
+        if found is NOT_OURS:  # the hot path of every request for the app: one dict lookup
+            return self.app(environ, start_response)
         if found is None or (isinstance(found, StaticFile) and not _is_fresh(found)):
             found = self._find(path)
         if isinstance(found, StaticFile):
