@@ -1,0 +1,671 @@
+"""The debugger refuses every request it should, and nothing runs when it does.
+
+Each refusal test sends code that would create a file (the probe) and checks that it did not;
+a control test shows the same request, done right, does create it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import Response, call_app
+from wsgidev.debug import security
+from wsgidev.debug.commands import console_page, dispatch_command
+from wsgidev.debug.security import (
+    DebuggerSecurity,
+    client_is_trusted,
+    get_pin_and_cookie_name,
+    host_is_trusted,
+    parse_networks,
+    prepare_for_serving,
+)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.delenv("WSGIDEV_DEBUG_PIN", raising=False)
+    return cache
+
+
+def sample_app(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("200 OK", [])
+    return [b""]
+
+
+@dataclass
+class FakeFrame:
+    globals: dict[str, Any]
+    locals: dict[str, Any]
+    environ: dict[str, Any]
+
+
+@dataclass
+class FakeDebugger:
+    """Stands in for DebuggedApplication: the attributes the commands read."""
+
+    security: DebuggerSecurity
+    evalex: bool = True
+    console_init_func: Callable[[], dict[str, Any]] | None = None
+    frames: dict[int, FakeFrame] = field(default_factory=dict)
+
+    @property
+    def secret(self) -> str:
+        return self.security.secret
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        return self.security.trusted_hosts
+
+    def find_frame(self, frame_id: int) -> FakeFrame | None:
+        return self.frames.get(frame_id)
+
+    __hash__ = object.__hash__
+
+
+def make_debugger(**options: Any) -> FakeDebugger:
+    evalex = options.pop("evalex", True)
+    debugger = FakeDebugger(DebuggerSecurity(sample_app, pin_logging=False, **options), evalex)
+    debugger.frames[7] = FakeFrame({"__name__": "app"}, {"x": 41}, {"PATH_INFO": "/boom"})
+    return debugger
+
+
+def send(
+    debugger: FakeDebugger,
+    fields: dict[str, str],
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    in_query: bool = False,
+    **environ: Any,
+) -> tuple[Response, dict[str, Any]]:
+    encoded = urlencode(fields)
+    path = "/boom?__debugger__=yes" + ("&" + encoded if in_query else "")
+    all_headers = {"Host": "127.0.0.1:5000", "Content-Type": "application/x-www-form-urlencoded"}
+    all_headers.update(headers or {})
+    environ.setdefault("REMOTE_ADDR", "127.0.0.1")
+    response = call_app(
+        lambda env, sr: dispatch_command(debugger, env)(env, sr),  # type: ignore[arg-type]
+        path,
+        method=method,
+        headers={k: v for k, v in all_headers.items() if v is not None},
+        body=b"" if in_query else encoded.encode(),
+        **environ,
+    )
+    return response, json.loads(response.body)
+
+
+def login(debugger: FakeDebugger) -> str:
+    """Type the right PIN; return the Cookie header the browser would send back."""
+    response, data = send(
+        debugger, {"cmd": "pinauth", "pin": debugger.security.pin or "", "s": debugger.secret}
+    )
+    assert data["auth"] is True
+    cookie = response.header("Set-Cookie") or ""
+    return cookie.split(";", 1)[0]
+
+
+@pytest.fixture
+def probe(tmp_path: Path) -> Path:
+    return tmp_path / "probe-created"
+
+
+def probe_code(probe: Path) -> str:
+    return f"open({str(probe)!r}, 'w').close()"
+
+
+def run_probe(
+    debugger: FakeDebugger, probe: Path, cookie: str | None, *, frame: str = "7", **kwargs: Any
+) -> tuple[Response, dict[str, Any]]:
+    headers = dict(kwargs.pop("headers", {}))
+    if cookie:
+        headers["Cookie"] = cookie
+    fields = {"cmd": probe_code(probe), "frm": frame, "s": kwargs.pop("secret", debugger.secret)}
+    return send(debugger, fields, headers=headers, **kwargs)
+
+
+# -- the control: done right, the probe runs -------------------------------------------------
+
+
+def test_control_the_probe_runs_when_everything_is_right(probe: Path) -> None:
+    debugger = make_debugger()
+    response, data = run_probe(debugger, probe, login(debugger))
+    assert response.code == 200, data
+    assert probe.exists()
+    assert response.header("Cache-Control") == "no-store"
+
+
+def test_a_frame_console_evaluates_in_the_frame_and_keeps_its_names() -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    fields = {"frm": "7", "s": debugger.secret}
+    _, data = send(debugger, {**fields, "cmd": "y = x + 1"}, headers={"Cookie": cookie})
+    _, data = send(
+        debugger, {**fields, "cmd": "y, environ['PATH_INFO']"}, headers={"Cookie": cookie}
+    )
+    assert "42" in data["html"] and "/boom" in data["html"]
+    assert data["more"] is False and data["prompt"] == ">>> "
+    _, data = send(debugger, {**fields, "cmd": "def f():"}, headers={"Cookie": cookie})
+    assert data["more"] is True and data["prompt"] == "... "
+
+
+# -- every refusal, with the probe ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong", "x" * 40])
+def test_missing_or_wrong_secret_is_403(probe: Path, secret: str | None) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    fields = {"cmd": probe_code(probe), "frm": "7"}
+    if secret is not None:
+        fields["s"] = secret
+    response, data = send(debugger, fields, headers={"Cookie": cookie})
+    assert response.code == 403 and data["reason"] == "secret"
+    assert not probe.exists()
+
+
+def test_a_secret_from_before_a_restart_says_so(probe: Path) -> None:
+    old = make_debugger()
+    debugger = make_debugger()  # the same app started again: new secret, same PIN file
+    response, data = run_probe(debugger, probe, login(debugger), secret=old.secret)
+    assert response.code == 403 and data["reason"] == "restarted"
+    assert "restarted" in data["error"] and "reload the page" in data["error"]
+    assert not probe.exists()
+
+
+def test_the_same_command_by_get_is_refused(probe: Path) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    fields = {"cmd": probe_code(probe), "frm": "7", "s": debugger.secret}
+    response, data = send(debugger, fields, method="GET", in_query=True, headers={"Cookie": cookie})
+    assert response.code == 405 and response.header("Allow") == "POST"
+    assert data["reason"] == "method"
+    assert not probe.exists()
+
+
+def test_fields_in_the_query_string_of_a_post_are_ignored(probe: Path) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    fields = {"cmd": probe_code(probe), "frm": "7", "s": debugger.secret}
+    response, data = send(debugger, fields, in_query=True, headers={"Cookie": cookie})
+    assert response.code == 403 and data["reason"] == "secret"
+    assert not probe.exists()
+
+
+def test_no_pin_cookie_is_401(probe: Path) -> None:
+    debugger = make_debugger()
+    response, data = run_probe(debugger, probe, None)
+    assert response.code == 401 and data["reason"] == "pin"
+    assert not probe.exists()
+
+
+@pytest.mark.parametrize(
+    "cookie_value",
+    ["garbage", "123|abc", f"{int(time.time())}|{'0' * 64}", "|", ""],
+)
+def test_a_forged_pin_cookie_is_401(probe: Path, cookie_value: str) -> None:
+    debugger = make_debugger()
+    cookie = f"{debugger.security.pin_cookie_name}={cookie_value}"
+    response, data = run_probe(debugger, probe, cookie)
+    assert response.code == 401 and data["reason"] == "pin"
+    assert not probe.exists()
+
+
+def test_an_expired_pin_cookie_is_401(probe: Path) -> None:
+    debugger = make_debugger()
+    sec = debugger.security
+    stamp = str(int(time.time()) - security.PIN_COOKIE_MAX_AGE - 10)
+    signature = hmac.new(sec._cookie_key, f"{stamp}|{sec.pin}".encode(), hashlib.sha256).hexdigest()
+    response, _data = run_probe(debugger, probe, f"{sec.pin_cookie_name}={stamp}|{signature}")
+    assert response.code == 401
+    assert not probe.exists()
+
+
+def test_a_cookie_for_another_pin_is_401(probe: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "111-111-111")
+    first = make_debugger()
+    cookie = login(first)
+    monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "222-222-222")
+    second = make_debugger()
+    response, _ = run_probe(second, probe, cookie)
+    assert response.code == 401
+    assert not probe.exists()
+
+
+def test_wrong_pins_lock_the_debugger_until_restart(probe: Path) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    for attempt in range(1, security.MAX_PIN_FAILURES + 1):
+        response, data = send(
+            debugger, {"cmd": "pinauth", "pin": "000-000-000", "s": debugger.secret}
+        )
+        assert data["auth"] is False
+        if attempt < security.MAX_PIN_FAILURES:
+            assert data["failures_left"] == security.MAX_PIN_FAILURES - attempt
+    assert response.code == 403 and data["locked"] is True
+    assert "Restart the server" in data["error"]
+    # Even the right PIN is refused now, and so is a cookie that was valid before.
+    response, data = send(
+        debugger, {"cmd": "pinauth", "pin": debugger.security.pin or "", "s": debugger.secret}
+    )
+    assert data["auth"] is False and data["locked"] is True
+    assert response.header("Set-Cookie") is None
+    response, data = run_probe(debugger, probe, cookie)
+    assert response.code == 403 and data["reason"] == "locked"
+    assert not probe.exists()
+    # A restart (a new instance) unlocks it.
+    assert make_debugger().security.try_pin(debugger.security.pin or "") == "ok"
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example", "evil.example:5000", "localhost.evil.example", "127.0.0.1.nip.io", None],
+)
+def test_an_untrusted_host_is_400_and_says_how_to_add_it(probe: Path, host: str | None) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    no_host = {"HTTP_HOST": ""} if host is None else {}
+    response, data = run_probe(debugger, probe, cookie, headers={"Host": host}, **no_host)
+    assert response.code == 400 and data["reason"] == "host"
+    assert "trusted_hosts.append(" in data["error"]
+    assert not probe.exists()
+
+
+@pytest.mark.parametrize(
+    "host", ["[::1]:5000", "[::1]", "localhost:8000", "api.localhost", "127.0.0.1"]
+)
+def test_loopback_hosts_are_accepted(probe: Path, host: str) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    response, data = run_probe(debugger, probe, cookie, headers={"Host": host})
+    assert response.code == 200, data
+    assert probe.exists()
+
+
+def test_a_host_added_to_trusted_hosts_is_accepted(probe: Path) -> None:
+    debugger = make_debugger()
+    debugger.security.trusted_hosts.append(".dev.example")
+    cookie = login(debugger)
+    response, _ = run_probe(debugger, probe, cookie, headers={"Host": "api.dev.example:8000"})
+    assert response.code == 200 and probe.exists()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "http://evil.example"},
+        {"Origin": "http://127.0.0.1:5001"},
+        {"Origin": "https://127.0.0.1:5000"},
+        {"Origin": "null"},
+    ],
+)
+def test_cross_site_requests_are_refused(probe: Path, headers: dict[str, str]) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    response, data = run_probe(debugger, probe, cookie, headers=headers)
+    assert response.code == 403 and data["reason"] == "cross-site"
+    assert not probe.exists()
+
+
+def test_a_same_origin_request_is_accepted(probe: Path) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    headers = {"Origin": "http://127.0.0.1:5000", "Sec-Fetch-Site": "same-origin"}
+    response, _ = run_probe(debugger, probe, cookie, headers=headers)
+    assert response.code == 200 and probe.exists()
+
+
+def test_an_untrusted_client_is_refused_whatever_the_pin(probe: Path) -> None:
+    debugger = make_debugger(trusted_clients=["10.0.0.0/8", "::1"])
+    cookie = login_from(debugger, "10.1.2.3")
+    response, data = run_probe(debugger, probe, cookie, REMOTE_ADDR="127.0.0.1")
+    assert response.code == 403 and data["reason"] == "client"
+    assert not probe.exists()
+    response, _ = run_probe(debugger, probe, cookie, REMOTE_ADDR="10.1.2.3")
+    assert response.code == 200 and probe.exists()
+
+
+def login_from(debugger: FakeDebugger, address: str) -> str:
+    fields = {"cmd": "pinauth", "pin": debugger.security.pin or "", "s": debugger.secret}
+    response, data = send(debugger, fields, REMOTE_ADDR=address)
+    assert data["auth"] is True
+    return (response.header("Set-Cookie") or "").split(";", 1)[0]
+
+
+def test_an_expired_frame_says_reload(probe: Path) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    response, data = run_probe(debugger, probe, cookie, frame="12345")
+    assert response.code == 410 and data["reason"] == "expired"
+    assert "this traceback has expired" in data["error"].lower()
+    assert "reload the page" in data["error"]
+    assert not probe.exists()
+
+
+def test_an_evicted_frame_forgets_its_console(probe: Path) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    send(
+        debugger, {"cmd": "kept = 1", "frm": "7", "s": debugger.secret}, headers={"Cookie": cookie}
+    )
+    del debugger.frames[7]
+    response, _data = run_probe(debugger, probe, cookie)
+    assert response.code == 410 and not probe.exists()
+
+
+def test_a_multiprocess_server_explains_the_console_is_unavailable(probe: Path) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    response, data = run_probe(debugger, probe, cookie, **{"wsgi.multiprocess": True})
+    assert response.code == 409 and data["reason"] == "multiprocess"
+    assert "another process" in data["error"]
+    assert not probe.exists()
+
+
+def test_evalex_off_refuses_code(probe: Path) -> None:
+    debugger = make_debugger(evalex=False)
+    cookie = login(debugger)
+    response, data = run_probe(debugger, probe, cookie)
+    assert response.code == 403 and data["reason"] == "evalex"
+    assert not probe.exists()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"), [("text/plain", 415), ("multipart/form-data; boundary=x", 415)]
+)
+def test_a_body_that_is_not_a_form_is_refused(probe: Path, content_type: str, status: int) -> None:
+    debugger = make_debugger()
+    cookie = login(debugger)
+    response, _ = run_probe(debugger, probe, cookie, headers={"Content-Type": content_type})
+    assert response.code == status and not probe.exists()
+
+
+def test_an_oversized_body_is_413() -> None:
+    debugger = make_debugger()
+    response, data = send(debugger, {"cmd": "x" * (2 * 1024 * 1024), "s": debugger.secret})
+    assert response.code == 413 and data["reason"] == "body"
+
+
+# -- the PIN ------------------------------------------------------------------------------
+
+
+def test_pin_is_random_formatted_and_kept_in_a_private_file(private_cache: Path) -> None:
+    pin, cookie_name = get_pin_and_cookie_name(sample_app)
+    assert pin is not None and len(pin) == 11 and pin[3] == pin[7] == "-"
+    assert pin.replace("-", "").isdigit()
+    files = list((private_cache / "wsgidev" / "pins").iterdir())
+    assert len(files) == 1
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE(files[0].parent.stat().st_mode) == 0o700
+    assert get_pin_and_cookie_name(sample_app) == (pin, cookie_name)  # survives a restart
+    assert cookie_name.startswith("__wsgidev_pin_")
+
+
+def test_pin_cannot_be_computed_from_facts_about_the_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pins = set()
+    for n in range(3):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"home{n}"))
+        pins.add(get_pin_and_cookie_name(sample_app)[0])
+    assert len(pins) == 3  # same app, same machine, same user: only the private file decides
+
+
+def test_a_pin_file_others_can_read_is_not_trusted(private_cache: Path) -> None:
+    _pin, _ = get_pin_and_cookie_name(sample_app)
+    (path,) = (private_cache / "wsgidev" / "pins").iterdir()
+    path.chmod(0o644)
+    new_pin, _ = get_pin_and_cookie_name(sample_app)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert new_pin is not None and json.loads(path.read_text())["pin"] == new_pin
+
+
+def test_different_apps_get_different_files(private_cache: Path) -> None:
+    def other_app(environ: Any, start_response: Any) -> list[bytes]:
+        return []
+
+    get_pin_and_cookie_name(sample_app)
+    get_pin_and_cookie_name(other_app)
+    assert len(list((private_cache / "wsgidev" / "pins").iterdir())) == 2
+
+
+def test_the_environment_variable_sets_or_disables_the_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "424-242-424")
+    assert get_pin_and_cookie_name(sample_app)[0] == "424-242-424"
+    assert DebuggerSecurity(sample_app).try_pin("424242424") == "ok"  # dashes are optional
+    monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "off")
+    assert get_pin_and_cookie_name(sample_app)[0] is None
+
+
+def test_pin_off_lets_commands_run_without_a_cookie(
+    probe: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "off")
+    response, _ = run_probe(make_debugger(), probe, None)
+    assert response.code == 200 and probe.exists()
+
+
+def test_pin_security_false_lets_commands_run_without_a_cookie(
+    probe: Path, private_cache: Path
+) -> None:
+    response, _ = run_probe(make_debugger(pin_security=False), probe, None)
+    assert response.code == 200 and probe.exists()
+    assert not (private_cache / "wsgidev").exists()  # no PIN file is made when none is used
+
+
+def test_the_pin_cookie_is_httponly_strict_and_8_hours() -> None:
+    debugger = make_debugger()
+    response, data = send(
+        debugger, {"cmd": "pinauth", "pin": debugger.security.pin or "", "s": debugger.secret}
+    )
+    cookie = response.header("Set-Cookie") or ""
+    assert data == {"pin_required": True, "locked": False, "auth": True, "failures_left": 10}
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    assert "Max-Age=28800" in cookie and "Secure" not in cookie
+    response, _ = send(
+        debugger,
+        {"cmd": "pinauth", "pin": debugger.security.pin or "", "s": debugger.secret},
+        **{"wsgi.url_scheme": "https"},
+        headers={"Host": "127.0.0.1:5000"},
+    )
+    assert "; Secure" in (response.header("Set-Cookie") or "")
+
+
+def test_pinauth_without_a_pin_reports_the_state_without_counting() -> None:
+    debugger = make_debugger()
+    for _ in range(security.MAX_PIN_FAILURES + 2):
+        _, data = send(debugger, {"cmd": "pinauth", "s": debugger.secret})
+    assert data == {"pin_required": True, "locked": False, "auth": False, "failures_left": 10}
+    _, data = send(
+        debugger, {"cmd": "pinauth", "s": debugger.secret}, headers={"Cookie": login(debugger)}
+    )
+    assert data["auth"] is True
+
+
+def test_pinauth_needs_the_secret() -> None:
+    debugger = make_debugger()
+    response, _data = send(debugger, {"cmd": "pinauth", "pin": debugger.security.pin or ""})
+    assert response.code == 403 and response.header("Set-Cookie") is None
+
+
+def test_printpin_prints_the_pin_again(caplog: pytest.LogCaptureFixture) -> None:
+    debugger = make_debugger()
+    with caplog.at_level(logging.INFO, logger="wsgidev"):
+        response, data = send(debugger, {"cmd": "printpin", "s": debugger.secret})
+    assert response.code == 200 and data == {"printed": True}
+    assert f" * Debugger PIN: {debugger.security.pin}" in caplog.text
+
+
+def test_printpin_by_get_or_without_the_secret_prints_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    debugger = make_debugger()
+    with caplog.at_level(logging.INFO, logger="wsgidev"):
+        send(debugger, {"cmd": "printpin", "s": debugger.secret}, method="GET", in_query=True)
+        send(debugger, {"cmd": "printpin"})
+        send(debugger, {"cmd": "printpin", "s": debugger.secret}, headers={"Host": "evil.example"})
+    assert "Debugger PIN" not in caplog.text
+
+
+def test_startup_logging_prints_the_pin(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="wsgidev"):
+        sec = DebuggerSecurity(sample_app)
+        sec.log_startup()
+    assert f" * Debugger PIN: {sec.pin}" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="wsgidev"):
+        DebuggerSecurity(sample_app, pin_logging=False).log_startup()
+    assert "PIN" not in caplog.text
+
+
+# -- completion goes through the same gate ----------------------------------------------------
+
+
+def test_complete_needs_the_pin_and_completes_frame_names() -> None:
+    debugger = make_debugger()
+    fields = {"cmd": "complete", "text": "print(x.re", "frm": "7", "s": debugger.secret}
+    response, data = send(debugger, fields)
+    assert response.code == 401
+    response, data = send(debugger, fields, headers={"Cookie": login(debugger)})
+    assert data == {"start": 6, "matches": ["x.real"]}
+
+
+# -- the standalone console ------------------------------------------------------------------
+
+
+def test_the_console_page_carries_the_secret_and_a_strict_csp() -> None:
+    debugger = make_debugger()
+    response = call_app(lambda env, sr: console_page(debugger, env)(env, sr), "/console")  # type: ignore[arg-type]
+    assert response.code == 200
+    page = response.body.decode()
+    assert f'data-secret="{debugger.secret}"' in page
+    assert 'data-evalex="true"' in page and 'data-pin-required="true"' in page
+    assert "<script>" not in page and "<style>" not in page
+    csp = response.header("Content-Security-Policy") or ""
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.header("X-Frame-Options") == "DENY"
+
+
+def test_the_console_page_refuses_an_untrusted_host() -> None:
+    debugger = make_debugger()
+    response = call_app(
+        lambda env, sr: console_page(debugger, env)(env, sr),  # type: ignore[arg-type]
+        "/console",
+        headers={"Host": "evil.example"},
+    )
+    assert response.code == 400
+    assert debugger.secret not in response.body.decode()
+    assert "trusted_hosts" in response.body.decode()
+
+
+def test_the_standalone_console_runs_in_the_init_namespace() -> None:
+    debugger = make_debugger()
+    debugger.console_init_func = lambda: {"answer": 42}
+    cookie = login(debugger)
+    _, data = send(
+        debugger, {"cmd": "answer + 1", "s": debugger.secret}, headers={"Cookie": cookie}
+    )
+    assert ">43<" in data["html"]
+
+
+# -- the pure checks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "trusted"),
+    [
+        ("localhost", True),
+        ("LOCALHOST:5000", True),
+        ("app.localhost:8000", True),
+        ("127.0.0.1:80", True),
+        ("[::1]:5000", True),
+        ("[::1]", True),
+        ("localhost.", True),
+        ("evil.example", False),
+        ("localhost.evil.example", False),
+        ("evillocalhost", False),
+        ("127.0.0.2", False),
+        ("[::2]:5000", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_default_trusted_hosts(host: str | None, trusted: bool) -> None:
+    assert host_is_trusted(host, security.DEFAULT_TRUSTED_HOSTS) is trusted
+
+
+@pytest.mark.parametrize(
+    ("entry", "host", "trusted"),
+    [
+        (".example.com", "example.com", True),
+        (".example.com", "a.b.example.com:443", True),
+        ("*.example.com", "a.example.com", True),
+        (".example.com", "badexample.com", False),
+        ("example.com", "a.example.com", False),
+        ("::1", "[::1]:80", True),
+        ("Dev.Box", "dev.box:5000", True),
+    ],
+)
+def test_trusted_host_entries(entry: str, host: str, trusted: bool) -> None:
+    assert host_is_trusted(host, [entry]) is trusted
+
+
+def test_trusted_clients() -> None:
+    networks = parse_networks(["192.168.1.0/24", "::1"])
+    assert client_is_trusted("192.168.1.20", networks)
+    assert client_is_trusted("::ffff:192.168.1.20", networks)
+    assert client_is_trusted("::1", networks)
+    assert not client_is_trusted("192.168.2.1", networks)
+    assert not client_is_trusted("", networks)
+    assert client_is_trusted("anything", ())
+    with pytest.raises(ValueError, match="trusted_clients"):
+        parse_networks(["not-a-network"])
+
+
+def test_prepare_for_serving_trusts_the_start_name_and_warns_off_loopback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    debugger = make_debugger()
+    with caplog.at_level(logging.WARNING, logger="wsgidev"):
+        prepare_for_serving(debugger, "127.0.0.1")
+        prepare_for_serving(debugger, "devbox.lan")
+        prepare_for_serving(debugger, "0.0.0.0")
+        prepare_for_serving(debugger, "::")
+    assert "devbox.lan" in debugger.security.trusted_hosts
+    assert "0.0.0.0" not in debugger.security.trusted_hosts
+    assert "[::]" not in debugger.security.trusted_hosts
+    assert debugger.security.trusted_hosts.count("127.0.0.1") == 1
+    warnings = [r.getMessage() for r in caplog.records if "not loopback" in r.getMessage()]
+    assert len(warnings) == 3  # devbox.lan, 0.0.0.0 and ::
+    assert "Anyone who can reach this port and knows the PIN can run code" in warnings[0]
+
+
+def test_no_warning_on_loopback(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="wsgidev"):
+        for host in ("127.0.0.1", "localhost", "::1", "[::1]", "unix:///tmp/s.sock"):
+            prepare_for_serving(make_debugger(), host)
+    assert "not loopback" not in caplog.text
+
+
+def test_secret_comparison_is_constant_time() -> None:
+    # hmac.compare_digest is the comparison; a smoke check that it is what decides.
+    sec = DebuggerSecurity(sample_app, pin_security=False)
+    assert security.check_secret(sec.secret, sec.secret) == "ok"
+    assert security.check_secret(sec.secret[:-1] + "0", sec.secret) in ("restarted", "wrong")
+    assert os.environ.get("WSGIDEV_DEBUG_PIN") is None

@@ -1,0 +1,339 @@
+"""The debugger's POST commands (code, complete, pinauth, printpin) and the standalone console page.
+
+DebuggedApplication routes ``?__debugger__=yes`` here (except ``cmd=resource``); security.py
+decides who may ask, console.py runs the code. Every refusal happens before anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+from markupsafe import Markup
+
+from wsgidev._resources import asset_dir
+from wsgidev._types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgidev.debug.console import Console
+from wsgidev.debug.security import LOCKED_MESSAGE, DebuggerSecurity, Refusal
+
+# Code and completions are small; a bigger body is a mistake or an attack.
+MAX_BODY = 1024 * 1024
+MULTIPROCESS_MESSAGE = (
+    "The console is unavailable under a multi-process server: the next request may reach another "
+    "process, which does not have this traceback. Serve with threads (or one process) to use it."
+)
+EXPIRED_MESSAGE = "This traceback has expired (newer errors replaced it); reload the page."
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+class FrameHandle(Protocol):
+    """What the traceback store keeps for a frame while its traceback is retained."""
+
+    @property
+    def globals(self) -> Mapping[str, Any]: ...
+    @property
+    def locals(self) -> Mapping[str, Any]: ...
+    @property
+    def environ(self) -> Mapping[str, Any]: ...
+
+
+class Debugger(Protocol):
+    """The parts of ``DebuggedApplication`` the commands use."""
+
+    @property
+    def secret(self) -> str: ...
+    @property
+    def evalex(self) -> bool: ...
+    @property
+    def console_init_func(self) -> Callable[[], Mapping[str, Any]] | None: ...
+    @property
+    def security(self) -> DebuggerSecurity: ...
+    def find_frame(self, frame_id: int) -> FrameHandle | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandError(Exception):
+    """A refusal that becomes a JSON ``{"error", "reason"}`` response with ``status``."""
+
+    status: int
+    reason: str
+    message: str
+
+    @classmethod
+    def of(cls, refusal: Refusal) -> CommandError:
+        return cls(refusal.status, refusal.reason, refusal.message)
+
+
+# -- consoles, one per opened frame plus the standalone one, per debugger ----------------------
+
+
+class _Consoles:
+    """The consoles a debugger has opened; a frame's console goes when its traceback does."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.frames: dict[int, tuple[FrameHandle, Console]] = {}
+        self.standalone: Console | None = None
+
+    def for_frame(self, debugger: Debugger, frame_id: int) -> Console | None:
+        with self.lock:
+            # Forget consoles whose traceback was evicted, so their namespaces are freed too.
+            for known, (handle, _) in list(self.frames.items()):
+                if debugger.find_frame(known) is not handle:
+                    del self.frames[known]
+            found = debugger.find_frame(frame_id)
+            if found is None:
+                return None
+            entry = self.frames.get(frame_id)
+            if entry is None:
+                console = Console(found.locals, found.globals, found.environ)
+                self.frames[frame_id] = entry = (found, console)
+            return entry[1]
+
+    def for_page(self, debugger: Debugger) -> Console:
+        with self.lock:
+            if self.standalone is None:
+                init = debugger.console_init_func
+                self.standalone = Console(dict(init()) if init is not None else {})
+            return self.standalone
+
+
+_registry: weakref.WeakKeyDictionary[Any, _Consoles] = weakref.WeakKeyDictionary()
+_registry_lock = threading.Lock()
+
+
+def consoles_of(debugger: Debugger) -> _Consoles:
+    with _registry_lock:
+        found = _registry.get(debugger)
+        if found is None:
+            found = _registry[debugger] = _Consoles()
+        return found
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+def json_response(
+    status: int, payload: Mapping[str, object], headers: Iterable[tuple[str, str]] = ()
+) -> WSGIApplication:
+    body = json.dumps(payload).encode("utf-8")
+    reason = _REASONS.get(status, "")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response(
+            f"{status} {reason}",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+                *headers,
+            ],
+        )
+        return [body]
+
+    return app
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+}
+
+
+def error_response(error: CommandError) -> WSGIApplication:
+    headers = [("Allow", "POST")] if error.status == 405 else []
+    return json_response(error.status, {"error": error.message, "reason": error.reason}, headers)
+
+
+# -- reading the form body ---------------------------------------------------------------------
+
+
+def read_form(environ: WSGIEnvironment) -> dict[str, str]:
+    """The ``application/x-www-form-urlencoded`` body; the query string is never consulted."""
+    content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise CommandError(415, "body", "Debugger commands are sent as a form-encoded POST body.")
+    length_text = environ.get("CONTENT_LENGTH") or ""
+    stream = environ["wsgi.input"]
+    if length_text:
+        try:
+            length = int(length_text)
+        except ValueError:
+            raise CommandError(400, "body", "Content-Length is not a number.") from None
+        if length < 0 or length > MAX_BODY:
+            raise CommandError(413, "body", f"A debugger command may be at most {MAX_BODY} bytes.")
+        raw = stream.read(length) if length else b""
+    elif environ.get("wsgi.input_terminated"):
+        raw = stream.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            raise CommandError(413, "body", f"A debugger command may be at most {MAX_BODY} bytes.")
+    else:
+        raw = b""
+    try:
+        fields = parse_qs(
+            raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=16
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise CommandError(400, "body", "The command body is not valid UTF-8 form data.") from None
+    return {name: values[-1] for name, values in fields.items()}
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+
+def dispatch_command(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplication:
+    """Answer a ``__debugger__=yes`` request other than ``cmd=resource``.
+
+    Checks, in order, before anything runs: POST, trusted Host, same-site, trusted client, the
+    page's secret, the multi-process case, the PIN cookie, the frame. Each refusal is JSON
+    ``{"error", "reason"}`` with a 4xx status.
+    """
+    try:
+        return _dispatch(debugger, environ)
+    except CommandError as error:
+        return error_response(error)
+
+
+def _dispatch(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplication:
+    security = debugger.security
+    if environ.get("REQUEST_METHOD", "GET").upper() != "POST":
+        raise CommandError(
+            405, "method", "Debugger commands must be sent by POST (the page's script does this)."
+        )
+    refusal = security.check_origin(environ)
+    if refusal is not None:
+        raise CommandError.of(refusal)
+    form = read_form(environ)
+    refusal = security.check_secret(form.get("s"))
+    if refusal is not None:
+        raise CommandError.of(refusal)
+    cmd = form.get("cmd", "")
+    if environ.get("wsgi.multiprocess") and cmd != "printpin":
+        raise CommandError(409, "multiprocess", MULTIPROCESS_MESSAGE)
+    if cmd == "pinauth":
+        return _pin_auth(security, environ, form.get("pin"))
+    if cmd == "printpin":
+        security.log_pin()
+        return json_response(200, {"printed": True})
+    if not debugger.evalex:
+        raise CommandError(403, "evalex", "The console is turned off (evalex=False).")
+    refusal = security.check_pin_cookie(environ)
+    if refusal is not None:
+        raise CommandError.of(refusal)
+    console = _find_console(debugger, form.get("frm", ""))
+    if cmd == "complete":
+        completion = console.complete(form.get("text", ""))
+        return json_response(200, {"start": completion.start, "matches": list(completion.matches)})
+    result = console.run(cmd)
+    return json_response(
+        200, {"html": str(result.html), "more": result.more, "prompt": result.prompt}
+    )
+
+
+def _find_console(debugger: Debugger, frame_field: str) -> Console:
+    if not frame_field:
+        return consoles_of(debugger).for_page(debugger)
+    try:
+        frame_id = int(frame_field)
+    except ValueError:
+        raise CommandError(
+            400, "frame", f"frm must be a frame number, not {frame_field!r}."
+        ) from None
+    console = consoles_of(debugger).for_frame(debugger, frame_id)
+    if console is None:
+        raise CommandError(410, "expired", EXPIRED_MESSAGE)
+    return console
+
+
+def _pin_auth(
+    security: DebuggerSecurity, environ: WSGIEnvironment, pin: str | None
+) -> WSGIApplication:
+    """``pin=`` absent: only report the state. Otherwise check it; a right one sets the cookie."""
+    state: dict[str, object] = {
+        "pin_required": security.pin is not None,
+        "locked": security.is_locked,
+    }
+    if pin is None:
+        state["auth"] = security.is_authenticated(environ)
+        state["failures_left"] = security.failures_left
+        return json_response(200, state)
+    verdict = security.try_pin(pin)
+    state["auth"] = verdict in ("ok", "disabled")
+    state["locked"] = verdict == "locked"
+    state["failures_left"] = security.failures_left
+    if verdict == "locked":
+        state["error"] = LOCKED_MESSAGE
+        return json_response(403, state)
+    if verdict == "ok":
+        return json_response(200, state, [security.pin_cookie(environ)])
+    if verdict == "wrong":
+        state["error"] = (
+            f"Wrong PIN. {security.failures_left} tries left before the debugger locks."
+        )
+    return json_response(200, state)
+
+
+# -- the standalone console page ---------------------------------------------------------------
+
+
+def console_page(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplication:
+    """The page at ``console_path``: an empty console seeded by ``console_init_func()``."""
+    security = debugger.security
+    if environ.get("REQUEST_METHOD", "GET").upper() not in ("GET", "HEAD"):
+        return _html_response(405, Markup("<p>The console page is opened with GET.</p>"))
+    host_refusal = security.check_origin(
+        {k: v for k, v in environ.items() if k not in ("HTTP_SEC_FETCH_SITE", "HTTP_ORIGIN")}
+    )
+    if host_refusal is not None:
+        return _html_response(host_refusal.status, Markup("<p>{}</p>").format(host_refusal.message))
+    template = (asset_dir("templates") / "console.html").read_text(encoding="utf-8")
+    page = Markup(template).format(
+        secret=debugger.secret,
+        evalex="true" if debugger.evalex else "false",
+        multiprocess="true" if environ.get("wsgi.multiprocess") else "false",
+        pin_required="true" if security.pin is not None else "false",
+    )
+    return _html_response(200, page, full_page=True)
+
+
+def _html_response(status: int, html: Markup, *, full_page: bool = False) -> WSGIApplication:
+    if not full_page:
+        html = Markup(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            "<title>wsgidev console</title></head><body>{}</body></html>"
+        ).format(html)
+    body = str(html).encode("utf-8")
+    reason = _REASONS.get(status, "")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response(
+            f"{status} {reason}",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                ("Content-Security-Policy", CONSOLE_CSP),
+                ("X-Content-Type-Options", "nosniff"),
+                ("X-Frame-Options", "DENY"),
+                ("Referrer-Policy", "no-referrer"),
+            ],
+        )
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+    return app
