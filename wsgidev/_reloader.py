@@ -1,0 +1,409 @@
+"""Beside the server: the supervisor that keeps the socket and restarts the serving child.
+
+The supervisor binds nothing itself (run_simple hands it the listening socket), never imports
+new code and never serves: it starts ``python -c <bootstrap>`` with the socket inherited, and
+starts it again when the child exits with RESTART_EXIT_CODE. Requests sent meanwhile wait in
+the socket's backlog. Watching and serving happen in the child (_reloader_child).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from types import FrameType
+from typing import Any, Literal
+
+from ._log import logger
+from ._watch import (
+    RELOADER_TYPE_ENV,
+    ReloaderType,
+    WatcherName,
+    WatchOptions,
+    WatchScope,
+    make_watcher,
+    resolve_watcher_name,
+)
+
+RESTART_EXIT_CODE = 3
+RUN_MAIN_ENV = "WSGIDEV_RUN_MAIN"
+SERVER_FD_ENV = "WSGIDEV_SERVER_FD"
+OPTIONS_ENV = "WSGIDEV_RELOADER_OPTIONS"
+TARGET_ENV = "WSGIDEV_RELOADER_TARGET"
+BOOTSTRAP = "from wsgidev._reloader_child import main; main()"
+
+# After Ctrl+C the child finishes its in-flight requests; past this it is interrupted again,
+# and past KILL_SECONDS more it is killed. A second Ctrl+C skips both waits.
+GRACE_SECONDS = 3.0
+KILL_SECONDS = 3.0
+# An unanswered line waiting on the terminal this long is ours (nobody else, e.g. pdb, read it).
+STDIN_CLAIM_SECONDS = 0.3
+
+# One byte per event on the supervisor's wake-up pipe.
+_CHILD_EXITED = b"C"
+_RELOAD = b"R"
+_INTERRUPT = b"I"
+_TERMINATE = b"T"
+
+SslSpec = Literal["adhoc", "unavailable"] | tuple[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReloaderOptions:
+    """run_simple's reloader arguments, plus what a child needs to serve a startup error.
+
+    A child whose app fails to import never reaches run_simple, so it reads these from the
+    environment to build an error server with the same address, TLS and debugger settings.
+    """
+
+    extra_files: tuple[str, ...] = ()
+    exclude_patterns: tuple[str, ...] = ()
+    interval: float = 1.0
+    reloader_type: ReloaderType = "auto"
+    hostname: str = "127.0.0.1"
+    port: int = 0
+    use_debugger: bool = False
+    use_evalex: bool = True
+    threaded: bool = False
+    ssl: SslSpec = None
+    # Scanned for new .py files besides the program's directory and the loaded packages.
+    project_dirs: tuple[str, ...] = ()
+
+    @staticmethod
+    def ssl_spec(ssl_context: object) -> SslSpec:
+        """How a child can rebuild ``ssl_context``: only "adhoc" and (cert, key) survive a restart."""
+        if ssl_context is None:
+            return None
+        if ssl_context == "adhoc":
+            return "adhoc"
+        if isinstance(ssl_context, tuple) and len(ssl_context) == 2:
+            return (str(ssl_context[0]), str(ssl_context[1]))
+        return "unavailable"
+
+    def watch_options(self) -> WatchOptions:
+        return WatchOptions(
+            extra_files=self.extra_files,
+            exclude_patterns=self.exclude_patterns,
+            interval=self.interval,
+            project_dirs=self.project_dirs,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ReloaderOptions:
+        data: dict[str, Any] = json.loads(text)
+        for key in ("extra_files", "exclude_patterns", "ssl", "project_dirs"):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """How this program was started, so a child can run it again the same way."""
+
+    kind: Literal["path", "module"]
+    target: str  # a script path, or a module name for ``python -m``
+    argv: tuple[str, ...]
+    path0: str  # what Python put first on sys.path
+
+    @classmethod
+    def of_this_process(cls) -> Target:
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        argv = tuple(sys.argv)
+        if spec is not None and spec.name and spec.name != "__main__":
+            name = spec.name.removesuffix(".__main__")
+            return cls("module", name, argv, os.getcwd())
+        path = getattr(main, "__file__", None)
+        if not isinstance(path, str) or not os.path.exists(path):
+            raise RuntimeError(
+                "use_reloader needs a program it can start again: run a script "
+                "(python app.py) or a module (python -m app), not an interactive session"
+            )
+        path = os.path.abspath(path)
+        return cls("path", path, argv, os.path.dirname(os.path.realpath(path)))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Target:
+        data: dict[str, Any] = json.loads(text)
+        data["argv"] = tuple(data["argv"])
+        return cls(**data)
+
+
+def run_with_reloader(listener: socket.socket, options: ReloaderOptions) -> None:
+    """Supervise children serving on ``listener`` until Ctrl+C; return normally then.
+
+    Raises ``ValueError`` for an unknown or unavailable ``reloader_type`` before any child runs.
+    """
+    watcher = resolve_watcher_name(options.reloader_type)
+    Supervisor(listener, options, watcher, Target.of_this_process()).run()
+
+
+def _interpreter_flags() -> list[str]:
+    # The private helper multiprocessing uses too: -W, -X, -O, -B ... as this process got them.
+    helper: Callable[[], list[str]] | None = getattr(
+        subprocess, "_args_from_interpreter_flags", None
+    )
+    return helper() if helper is not None else []
+
+
+def describe_exit(returncode: int) -> str:
+    """``exited with status 1`` or ``was killed by signal 9 (SIGKILL)``."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "unknown"
+        return f"was killed by signal {-returncode} ({name})"
+    return f"exited with status {returncode}"
+
+
+class Supervisor:
+    """The parent process: starts, restarts and stops the serving child; never serves."""
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        options: ReloaderOptions,
+        watcher: WatcherName,
+        target: Target,
+    ) -> None:
+        self.listener = listener
+        self.options = options
+        self.watcher_name = watcher
+        self.target = target
+        self.child: subprocess.Popen[bytes] | None = None
+        self.stopping = False
+        self._interrupted_child = False
+        self._deadline = 0.0
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._waiting: tuple[threading.Event, threading.Thread] | None = None
+
+    # -- events --------------------------------------------------------------------------
+    def _wake(self, event: bytes) -> None:
+        with contextlib.suppress(OSError):  # a full pipe already holds a wake-up
+            os.write(self._wake_w, event)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGTERM:
+            self._wake(_TERMINATE)
+        elif signum == getattr(signal, "SIGHUP", None):
+            self._wake(_RELOAD)
+        else:
+            self._wake(_INTERRUPT)
+
+    def run(self) -> None:
+        handled = [signal.SIGINT, signal.SIGTERM]
+        if hasattr(signal, "SIGHUP"):
+            handled.append(signal.SIGHUP)
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in handled}
+        self.listener.set_inheritable(True)
+        stop_stdin = threading.Event()
+        self._start_stdin_reader(stop_stdin)
+        try:
+            self._spawn()
+            while True:
+                timeout = max(0.0, self._deadline - time.monotonic()) if self.stopping else None
+                ready, _, _ = select.select([self._wake_r], [], [], timeout)
+                events = os.read(self._wake_r, 64) if ready else b""
+                if not self._handle(events):
+                    return
+        finally:
+            stop_stdin.set()
+            self._stop_waiting()
+            self._kill_child()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _handle(self, events: bytes) -> bool:
+        """Act on a batch of events; False once the supervisor should return."""
+        for event in events:
+            byte = bytes([event])
+            if byte == _CHILD_EXITED and not self._on_child_exit():
+                return False
+            if byte == _RELOAD:
+                self._reload()
+            if byte in (_INTERRUPT, _TERMINATE) and not self._on_stop_signal(byte):
+                return False
+        if self.stopping and time.monotonic() >= self._deadline:
+            return self._escalate()
+        return True
+
+    def _on_child_exit(self) -> bool:
+        child = self.child
+        if child is None or child.returncode is None:
+            return True  # a stale notice from a child already handled
+        self.child = None
+        code = child.returncode
+        if self.stopping:
+            return False
+        if code == RESTART_EXIT_CODE:
+            self._spawn()
+        elif code == 0:
+            return False  # the child was stopped on its own (Ctrl+C sent to it alone)
+        else:
+            logger.error(
+                " * The server process %s; restarting after the next change "
+                "(or on SIGHUP / Enter).",
+                describe_exit(code),
+            )
+            self._start_waiting()
+        return True
+
+    def _reload(self) -> None:
+        if self.stopping:
+            return
+        if self.child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.child.send_signal(signal.SIGHUP)
+        else:
+            self._stop_waiting()
+            self._spawn()
+
+    def _on_stop_signal(self, byte: bytes) -> bool:
+        if self.child is None:
+            return False
+        if self.stopping:  # the second Ctrl+C: stop at once
+            self._kill_child()
+            return False
+        self.stopping = True
+        if byte == _TERMINATE:
+            # Only we got SIGTERM; the child turns it into a graceful stop.
+            with contextlib.suppress(ProcessLookupError):
+                self.child.terminate()
+            self._interrupted_child = True
+        # A terminal's Ctrl+C reaches the child too; a SIGINT sent to us alone is forwarded
+        # after the grace period, so in-flight requests are not cut short either way.
+        self._deadline = time.monotonic() + GRACE_SECONDS
+        return True
+
+    def _escalate(self) -> bool:
+        child = self.child
+        if child is None or child.poll() is not None:
+            return False
+        if not self._interrupted_child:
+            self._interrupted_child = True
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGINT)
+            self._deadline = time.monotonic() + KILL_SECONDS
+            return True
+        logger.warning(" * The server process did not stop in time; killing it")
+        self._kill_child()
+        return False
+
+    # -- the child -------------------------------------------------------------------------
+    def _spawn(self) -> None:
+        logger.info(" * Restarting with %s", self.watcher_name)
+        env = {
+            **os.environ,
+            RUN_MAIN_ENV: "true",
+            SERVER_FD_ENV: str(self.listener.fileno()),
+            OPTIONS_ENV: self.options.to_json(),
+            TARGET_ENV: self.target.to_json(),
+            RELOADER_TYPE_ENV: self.watcher_name,
+        }
+        args = [sys.executable, *_interpreter_flags(), "-c", BOOTSTRAP]
+        child = subprocess.Popen(args, env=env, pass_fds=(self.listener.fileno(),))
+        self.child = child
+        self._interrupted_child = False
+
+        def reap() -> None:
+            child.wait()
+            self._wake(_CHILD_EXITED)
+
+        threading.Thread(target=reap, name=f"wsgidev-reap-{child.pid}", daemon=True).start()
+
+    def _kill_child(self) -> None:
+        child = self.child
+        if child is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(5)
+
+    # -- after a crash: wait for a change without a child --------------------------------------
+    def _start_waiting(self) -> None:
+        """Watch from here until a change: the child that knew the modules is gone."""
+        stop = threading.Event()
+
+        def watch() -> None:
+            watcher = make_watcher(self.watcher_name, WatchScope(self.options.watch_options()))
+            try:
+                path = watcher.wait_for_change(stop)
+            finally:
+                watcher.close()
+            if path is not None:
+                logger.info(" * Detected change in '%s', reloading", path)
+                self._wake(_RELOAD)
+
+        thread = threading.Thread(target=watch, name="wsgidev-watch-crashed", daemon=True)
+        thread.start()
+        self._waiting = (stop, thread)
+
+    def _stop_waiting(self) -> None:
+        if self._waiting is not None:
+            stop, thread = self._waiting
+            stop.set()
+            thread.join(timeout=2)
+            self._waiting = None
+
+    # -- Enter on the terminal ---------------------------------------------------------------
+    def _start_stdin_reader(self, stop: threading.Event) -> None:
+        stdin = sys.stdin
+        try:
+            fd = stdin.fileno() if stdin is not None else -1
+        except (OSError, ValueError):
+            fd = -1
+        if fd < 0 or not os.isatty(fd):
+            return
+        threading.Thread(
+            target=self._read_stdin, args=(fd, stop), name="wsgidev-stdin", daemon=True
+        ).start()
+
+    def _read_stdin(self, fd: int, stop: threading.Event) -> None:
+        """An empty line typed in the terminal asks for a reload.
+
+        The child shares the terminal (``breakpoint()`` in a view reads it), so a line is only
+        taken when nobody else read it within STDIN_CLAIM_SECONDS, and only while this process
+        group is in the foreground (reading from the background would stop us with SIGTTIN).
+        """
+        while not stop.is_set():
+            ready, _, _ = select.select([fd], [], [])
+            if not ready or stop.wait(STDIN_CLAIM_SECONDS):
+                continue
+            try:
+                if os.tcgetpgrp(fd) != os.getpgrp():
+                    stop.wait(1.0)
+                    continue
+                still, _, _ = select.select([fd], [], [], 0)
+                line = os.read(fd, 4096) if still else None
+            except OSError:
+                return
+            if line == b"":
+                return  # the terminal went away
+            if line is not None and not line.strip():
+                self._wake(_RELOAD)
+
+
+def pass_through(values: Iterable[str] | None) -> tuple[str, ...]:
+    """``extra_files``/``exclude_patterns`` as a tuple of str (``os.PathLike`` accepted)."""
+    return tuple(os.fspath(v) for v in values or ())

@@ -1,0 +1,209 @@
+"""The reloaded child: run the program again, serve, exit with RESTART_EXIT_CODE on a change.
+
+The supervisor starts ``python -c BOOTSTRAP``; ``main`` runs the user's script or module the
+way Python would. When the app fails to import, the error is caught here and served (a 500 for
+every request) under the same file watch, so saving the fix restarts the child again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import runpy
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterable
+from types import FrameType, TracebackType
+from typing import Any
+
+from ._log import ensure_handler, logger
+from ._reloader import (
+    OPTIONS_ENV,
+    RESTART_EXIT_CODE,
+    SERVER_FD_ENV,
+    TARGET_ENV,
+    ReloaderOptions,
+    Target,
+)
+from ._types import StartResponse, WSGIApplication, WSGIEnvironment
+from ._watch import WatchScope, is_library_path, make_watcher, resolve_watcher_name
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Set once run_simple serves: an exception escaping after that is a crash, not a startup error.
+_serving = threading.Event()
+
+
+def main() -> None:
+    """Entry point of ``python -c BOOTSTRAP``: run the program as its own ``__main__``."""
+    target = Target.from_json(os.environ[TARGET_ENV])
+    options = ReloaderOptions.from_json(os.environ[OPTIONS_ENV])
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, _interrupt)
+    sys.argv[:] = list(target.argv)
+    if sys.path and sys.path[0] == "":  # what -c put first; the program expects its own
+        sys.path[0] = target.path0
+    try:
+        if target.kind == "module":
+            runpy.run_module(target.target, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(target.target, run_name="__main__")
+    except KeyboardInterrupt:
+        return  # Ctrl+C (or the supervisor going away) while starting: a quiet stop
+    except Exception as exc:  # the boundary between the user's program and the reloader
+        if _serving.is_set():
+            raise
+        serve_startup_error(exc, options)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM from the supervisor (or its death): stop like Ctrl+C, finishing requests.
+    raise KeyboardInterrupt
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the supervisor dies, so no orphan keeps serving."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() == 1:  # the supervisor died before prctl took effect
+        raise SystemExit(0)
+
+
+def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
+    """Serve until a watched file changes (then exit with RESTART_EXIT_CODE) or Ctrl+C (return).
+
+    SIGHUP asks for a restart too. The watch starts in a thread while the server already
+    answers, so requests queued during the restart are not kept waiting for it.
+    """
+    _serving.set()
+    restart = threading.Event()
+    stop = threading.Event()
+
+    def request_restart() -> None:
+        if not restart.is_set():
+            restart.set()
+            # shutdown() waits for serve_forever to notice, so never call it from its thread.
+            threading.Thread(target=server.shutdown, name="wsgidev-restart", daemon=True).start()
+
+    def watch() -> None:
+        watcher = make_watcher(
+            resolve_watcher_name(options.reloader_type), WatchScope(options.watch_options())
+        )
+        try:
+            path = watcher.wait_for_change(stop)
+        finally:
+            watcher.close()
+        if path is not None:
+            logger.info(" * Detected change in '%s', reloading", path)
+            request_restart()
+
+    def on_sighup(signum: int, frame: FrameType | None) -> None:
+        logger.info(" * Reloading on request")
+        request_restart()
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, on_sighup)
+    threading.Thread(target=watch, name="wsgidev-watch", daemon=True).start()
+    try:
+        server.serve_forever()
+    finally:
+        stop.set()
+    if restart.is_set():
+        server.server_close()
+        sys.exit(RESTART_EXIT_CODE)
+
+
+def serve_startup_error(exc: Exception, options: ReloaderOptions) -> None:
+    """Show ``exc`` once in the terminal, then answer every request with it until a change."""
+    ensure_handler()
+    exc.with_traceback(_without_bootstrap(exc.__traceback__))
+    text = "".join(traceback.format_exception(exc)).rstrip()
+    logger.error(" * The application failed to start; fix it and save to reload.\n%s", text)
+    # The program's module left sys.modules with the failure: name its files explicitly.
+    files = _files_of(exc)
+    target = Target.from_json(os.environ[TARGET_ENV])
+    here = os.getcwd() if target.kind == "module" else os.path.dirname(target.target)
+    options = dataclasses.replace(
+        options,
+        extra_files=options.extra_files + tuple(files),
+        project_dirs=(*options.project_dirs, here),
+    )
+    if options.ssl == "unavailable":
+        logger.error(
+            " * Cannot show this error over TLS: an ssl.SSLContext object cannot be passed to a"
+            " restarted process (pass (cert, key) or 'adhoc' instead)"
+        )
+        raise SystemExit(1)
+    from ._server import make_server  # only now: a healthy child imports it through serving
+
+    server = make_server(
+        options.hostname,
+        options.port,
+        startup_error_app(exc, text, options),
+        threaded=options.threaded,
+        ssl_context=options.ssl,
+        fd=int(os.environ[SERVER_FD_ENV]),
+    )
+    try:
+        serve_with_reloader(server, options)
+    finally:
+        server.server_close()
+
+
+def startup_error_app(exc: BaseException, text: str, options: ReloaderOptions) -> WSGIApplication:
+    """A 500 for every request: the debugger page of ``exc``, or ``text`` as plain text."""
+    tb = exc.__traceback__
+
+    def raise_it(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        raise exc.with_traceback(tb)
+
+    if options.use_debugger:
+        from .debug import DebuggedApplication
+
+        return DebuggedApplication(raise_it, evalex=options.use_evalex)
+
+    body = (
+        "Internal Server Error\n\nThe application failed to start. Fix the error and save the "
+        f"file: the server reloads by itself.\n\n{text}\n"
+    ).encode("utf-8", "replace")
+
+    def show_it(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response(
+            "500 INTERNAL SERVER ERROR",
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [body]
+
+    return show_it
+
+
+def _without_bootstrap(tb: TracebackType | None) -> TracebackType | None:
+    """Drop the frames of this module and runpy: the user's traceback starts at their code."""
+    internal = (os.path.abspath(__file__), os.path.abspath(runpy.__file__))
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in internal:
+        tb = tb.tb_next
+    return tb
+
+
+def _files_of(exc: BaseException) -> list[str]:
+    """The user's files an import error went through; the failing module left sys.modules."""
+    files: list[str] = []
+    if isinstance(exc, SyntaxError) and exc.filename:
+        files.append(exc.filename)
+    files.extend(frame.filename for frame in traceback.extract_tb(exc.__traceback__))
+    found = []
+    for name in files:
+        path = os.path.abspath(name)
+        if os.path.isfile(path) and not is_library_path(path) and path not in found:
+            found.append(path)
+    return found

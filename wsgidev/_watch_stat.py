@@ -1,0 +1,113 @@
+"""The ``stat`` watcher: polls modification times, needs no dependency, works on any mount.
+
+Each tick stats the watched files and the watched directories, nothing else: a directory's
+mtime changes when an entry is created, deleted or renamed in it, so only such a directory is
+listed again. A tick therefore costs one ``stat`` per file and per directory, never a tree walk.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from ._watch import WatcherName, WatchScope, is_noise, is_skipped_dir, walk_dirs
+
+# (mtime_ns, size, inode): a save by rename keeps neither the inode nor, usually, the size.
+Signature = tuple[int, int, int]
+
+
+def _signature(path: str) -> Signature | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class StatWatcher:
+    """Polls every ``interval`` seconds (``reloader_interval``)."""
+
+    name: WatcherName = "stat"
+
+    def __init__(self, scope: WatchScope) -> None:
+        self.scope = scope
+        self.interval = scope.options.interval
+        self._files: dict[str, Signature | None] = {}
+        self._dirs: dict[str, Signature | None] = {}
+        for path in scope.initial_files():
+            self._files[path] = _signature(path)
+        for path in scope.extra.files:
+            self._files.setdefault(path, _signature(path))  # missing now, maybe created later
+        for directory in scope.watched_dirs():
+            self._dirs[directory] = _signature(directory)
+        self._listings = {d: set(_names(d)) for d in self._dirs}
+
+    def wait_for_change(self, stop: threading.Event) -> str | None:
+        while not stop.wait(self.interval):
+            changed = self.poll()
+            if changed is not None:
+                return changed
+        return None
+
+    def poll(self) -> str | None:
+        """One tick: the first changed path, or None."""
+        for path in self.scope.refresh_modules():
+            self._files.setdefault(path, _signature(path))
+            directory = os.path.dirname(path)
+            if directory not in self._dirs:
+                self._dirs[directory] = _signature(directory)
+                self._listings[directory] = set(_names(directory))
+        for directory, old in list(self._dirs.items()):
+            new = _signature(directory)
+            if new != old:
+                self._dirs[directory] = new
+                changed = self._rescan(directory)
+                if changed is not None:
+                    return changed
+        for path, old in self._files.items():
+            if _signature(path) != old:
+                self._files[path] = _signature(path)
+                return path
+        return None
+
+    def _rescan(self, directory: str) -> str | None:
+        """List one directory whose entries changed: report new or removed relevant files."""
+        before = self._listings.get(directory, set())
+        after = set(_names(directory))
+        self._listings[directory] = after
+        result = None
+        for name in sorted(after - before):
+            path = os.path.join(directory, name)
+            if os.path.isdir(path):
+                if not is_skipped_dir(path) and not is_noise(path):
+                    self._add_tree(path)
+            elif self.scope.is_relevant(path):
+                self._files[path] = _signature(path)
+                result = result or path
+        for name in sorted(before - after):
+            path = os.path.join(directory, name)
+            # Deleted, or renamed away for an atomic save (then the file is back already).
+            if self._files.get(path) is not None and _signature(path) is None:
+                self._files[path] = None
+                result = result or path
+        return result
+
+    def _add_tree(self, root: str) -> None:
+        for directory in walk_dirs(root, skip=True):
+            self._dirs[directory] = _signature(directory)
+            self._listings[directory] = set(_names(directory))
+            for name in self._listings[directory]:
+                path = os.path.join(directory, name)
+                if self.scope.is_relevant(path):
+                    self._files[path] = None  # new: its existence is a change on the next poll
+
+    def close(self) -> None:
+        self._files.clear()
+        self._dirs.clear()
+
+
+def _names(directory: str) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except OSError:
+        return []
