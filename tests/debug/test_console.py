@@ -262,3 +262,10 @@ def test_consoles_in_threads_capture_independently() -> None:
 def test_render_repr_helpers_keep_short_reprs_whole() -> None:
     shown: Any = output.render_repr("'short'")
     assert "show-more" not in shown
+
+
+def test_a_line_of_only_spaces_ends_a_block(frame_console: Console) -> None:
+    assert frame_console.run("def f():").more
+    assert frame_console.run("    return x").more
+    assert frame_console.run("    ").more is False
+    assert text_of(run(frame_console, "f()")) == "41"

@@ -253,6 +253,8 @@ class Console:
             return ConsoleResult(Markup("").join(parts), bool(self._buffer))
 
     def _push(self, line: str) -> Markup:
+        if not line.strip():
+            line = ""  # an auto-indented empty line ends the block, as a blank one does
         source = "\n".join([*self._buffer, line])
         try:
             code = self._compile(source, "<console>", "single")
