@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from wsgiref.util import FileWrapper
 from wsgiref.validate import validator
 
@@ -772,7 +772,7 @@ def test_disallow_applies_to_the_index_file(tree: Tree) -> None:
 class RecordingWrapper:
     """A wsgi.file_wrapper that records what it was given and reads like wsgiref's."""
 
-    made: list[RecordingWrapper] = []
+    made: ClassVar[list[RecordingWrapper]] = []
 
     def __init__(self, file: Any, block_size: int = 8192) -> None:
         self.file, self.block_size, self.position = file, block_size, file.tell()
