@@ -205,6 +205,7 @@
       this.draft = "";
       this.busy = false;
       this.input.addEventListener("keydown", (event) => this.onKey(event));
+      this.input.addEventListener("paste", (event) => this.onPaste(event));
       this.completions.addEventListener("click", (event) => {
         const item = event.target.closest("[data-match]");
         if (item) this.applyCompletion(Number(item.dataset.start), item.dataset.match);
@@ -230,9 +231,24 @@
     }
 
     echo(text) {
-      const line = el("div", "console-echo");
-      line.append(el("span", "console-prompt", this.prompt.textContent), text);
-      this.output.append(line);
+      text.split("\n").forEach((part, index) => {
+        const line = el("div", "console-echo");
+        const prompt = index === 0 ? this.prompt.textContent : "... ";
+        line.append(el("span", "console-prompt", prompt), part);
+        this.output.append(line);
+      });
+    }
+
+    onPaste(event) {
+      // A text input would flatten pasted lines into one; send a multi-line paste as a block.
+      const text = (event.clipboardData || window.clipboardData)?.getData("text") ?? "";
+      if (!text.includes("\n")) return;
+      event.preventDefault();
+      const start = this.input.selectionStart ?? this.input.value.length;
+      const end = this.input.selectionEnd ?? start;
+      const value = this.input.value;
+      this.input.value = value.slice(0, start) + text.replace(/\r\n?/g, "\n").replace(/\n+$/, "") + value.slice(end);
+      this.submit();
     }
 
     appendHTML(html) {
@@ -277,7 +293,7 @@
       const source = this.input.value;
       this.hideCompletions();
       this.echo(source);
-      history.add(source);
+      for (const line of source.split("\n")) history.add(line);
       this.history = history.load();
       this.historyIndex = this.history.length;
       this.draft = "";
@@ -303,8 +319,9 @@
       this.prompt.textContent = answer.prompt || ">>> ";
       if (answer.more) {
         // Continue the block at the same depth, one level deeper after a colon.
-        const indent = (source.match(/^\s*/) || [""])[0];
-        this.input.value = source.trimEnd().endsWith(":") ? indent + "    " : indent;
+        const last = source.split("\n").pop();
+        const indent = (last.match(/^\s*/) || [""])[0];
+        this.input.value = last.trimEnd().endsWith(":") ? indent + "    " : indent;
       }
       this.input.focus();
       this.scroll();
@@ -440,7 +457,7 @@
         if (input && !input.closest("[hidden]")) input.focus();
       }
     });
-    const anchor = frame.querySelector("[data-console-anchor]");
+    const anchor = frame.querySelector("[data-console-anchor]") || frame.querySelector(".frame-head");
     if (anchor) anchor.append(button);
     else frame.prepend(button);
   }

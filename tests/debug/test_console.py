@@ -269,3 +269,10 @@ def test_a_line_of_only_spaces_ends_a_block(frame_console: Console) -> None:
     assert frame_console.run("    return x").more
     assert frame_console.run("    ").more is False
     assert text_of(run(frame_console, "f()")) == "41"
+
+
+def test_pasted_code_with_blank_lines_inside_a_function(frame_console: Console) -> None:
+    pasted = "def f():\n    a = 1\n\n    return a + x\n\nf()"
+    result = frame_console.run(pasted)
+    assert text_of(result.html) == "42"
+    assert not result.more

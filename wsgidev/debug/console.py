@@ -249,8 +249,19 @@ class Console:
         """Feed ``text`` (one line, or several pasted ones) and return what it printed."""
         with self._lock:
             lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-            parts = [self._push(line) for line in lines]
+            parts = [
+                self._push(line)
+                for number, line in enumerate(lines)
+                if not self._is_blank_inside_block(line, lines[number + 1 :])
+            ]
             return ConsoleResult(Markup("").join(parts), bool(self._buffer))
+
+    def _is_blank_inside_block(self, line: str, rest: list[str]) -> bool:
+        """In pasted code, a blank line between two indented lines does not end the block."""
+        if line.strip() or not self._buffer:
+            return False
+        following = next((later for later in rest if later.strip()), "")
+        return following[:1].isspace()
 
     def _push(self, line: str) -> Markup:
         if not line.strip():
