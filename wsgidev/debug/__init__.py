@@ -1,10 +1,380 @@
-"""DebuggedApplication (being built)."""
+"""Step 3: DebuggedApplication, the outermost middleware. It routes ``?__debugger__=yes`` and
+turns an exception from the app into the traceback page.
+
+model.py describes the error, render.py and _text.py show it, commands.py runs the console.
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
+import secrets
+import traceback as pytraceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from wsgidev._log import ensure_handler, logger
+from wsgidev._resources import asset_dir
+from wsgidev._types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from . import commands
+from ._assets import AssetSet
+from ._negotiate import choose_format
+from ._request import describe_request, request_url
+from ._store import FrameHandle, Retained, TracebackStore
+from ._text import json_view, plaintext_view
+from .model import build_traceback
+from .render import PageContext, render_page
+from .security import DebuggerSecurity
+
+__all__ = ["DebuggedApplication", "FrameHandle"]
+
+EDITOR_ENV_VAR = "WSGIDEV_EDITOR"
+TRACEBACK_HEADER = "X-Wsgidev-Traceback"
+_UNSAFE_EDITOR_SCHEMES = frozenset({"javascript", "data", "vbscript"})
+_TEXT_TYPES = {
+    "text": "text/plain; charset=utf-8",
+    "json": "application/json",
+    "html": "text/html; charset=utf-8",
+}
 
 
 class DebuggedApplication:
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("wsgidev.debug.DebuggedApplication is being built")
+    """Wrap ``app`` so that an exception shows the traceback page instead of a bare 500.
+
+    Parameters are Werkzeug's; ``max_tracebacks`` bounds how many errors stay reachable (and
+    their frames alive), ``editor`` (default: ``$WSGIDEV_EDITOR``) is a URL template such as
+    ``vscode://file/{path}:{line}`` that turns file names into links, and ``trusted_clients``
+    limits the console to these client networks.
+    Raises ``TypeError``/``ValueError`` naming the argument that is wrong.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        evalex: bool = False,
+        request_key: str = "werkzeug.request",
+        console_path: str = "/console",
+        console_init_func: Callable[[], Mapping[str, Any]] | None = None,
+        show_hidden_frames: bool = False,
+        pin_security: bool = True,
+        pin_logging: bool = True,
+        *,
+        max_tracebacks: int = 32,
+        editor: str | None = None,
+        trusted_clients: Iterable[str] | None = None,
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be a WSGI callable, got {type(app).__name__}")
+        if isinstance(max_tracebacks, bool) or not isinstance(max_tracebacks, int):
+            raise TypeError(f"max_tracebacks must be an int, got {type(max_tracebacks).__name__}")
+        if max_tracebacks < 1:
+            raise ValueError(f"max_tracebacks must be at least 1, got {max_tracebacks}")
+        if not isinstance(console_path, str) or not console_path.startswith("/"):
+            raise ValueError(f"console_path must be a path starting with '/', got {console_path!r}")
+        self.app = app
+        self.evalex = bool(evalex)
+        self.request_key = request_key
+        self.console_path = console_path
+        self.console_init_func = console_init_func
+        self.show_hidden_frames = show_hidden_frames
+        self.pin_security = pin_security
+        self.pin_logging = pin_logging
+        self.max_tracebacks = max_tracebacks
+        self.editor = _check_editor(editor, "editor") if editor is not None else _editor_from_env()
+        self.security = DebuggerSecurity(
+            app, pin_security=pin_security, pin_logging=pin_logging, trusted_clients=trusted_clients
+        )
+        self.tracebacks = TracebackStore(max_tracebacks)
+        self.assets = AssetSet(asset_dir("static"))
+        self._frame_ids = itertools.count(1)
+        ensure_handler()
+        if self.evalex:
+            self.security.log_startup()
+
+    # -- what the console and run_simple read ------------------------------------------------
+
+    @property
+    def secret(self) -> str:
+        """Random per instance; the page hands it to its script, commands must echo it."""
+        return self.security.secret
+
+    @property
+    def pin(self) -> str | None:
+        return self.security.pin
+
+    @property
+    def pin_cookie_name(self) -> str:
+        return self.security.pin_cookie_name
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """Host names the console accepts; append to it (a leading dot matches subdomains)."""
+        return self.security.trusted_hosts
+
+    def find_frame(self, frame_id: int) -> FrameHandle | None:
+        """The live frame behind ``data-frame-id``, while its traceback is retained (evalex only)."""
+        return self.tracebacks.find_frame(frame_id)
+
+    # -- the request path --------------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # The common case must cost next to nothing: one substring test, one comparison.
+        if "__debugger__" in environ.get("QUERY_STRING", ""):
+            fields = dict(parse_qsl(environ["QUERY_STRING"], keep_blank_values=True))
+            if fields.get("__debugger__") == "yes":
+                return self._route(fields, environ)(environ, start_response)
+        if self.evalex and environ.get("PATH_INFO") == self.console_path:
+            return commands.console_page(self, environ)(environ, start_response)
+        try:
+            app_iter = self.app(environ, start_response)
+        except Exception as exc:  # layer boundary: an app error becomes the page here, once
+            return self._error_response(exc, environ, start_response)
+        if type(app_iter) is list:  # iterating a list cannot fail and it has no close()
+            return app_iter
+        return self._guard(app_iter, environ, start_response)
+
+    def _guard(
+        self, app_iter: Iterable[bytes], environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterator[bytes]:
+        """Pass the body through; an error before the first byte becomes the page, after it
+        is logged and re-raised so the server cuts the response (no terminating chunk)."""
+        sent = False
+        try:
+            try:
+                for chunk in app_iter:
+                    if chunk:
+                        sent = True
+                    yield chunk
+            finally:
+                close = getattr(app_iter, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:  # layer boundary, as in __call__
+            if sent:
+                self._log_after_start(exc, environ)
+                raise
+            yield from self._error_response(exc, environ, start_response)
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _error_response(
+        self, exc: BaseException, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        try:
+            retained = self._retain(exc, environ)
+            page_url = self._page_url(environ, retained.token)
+            page = self._page(retained, environ, page_url)
+        except Exception as failure:  # the debugger itself failed: still answer, in plain text
+            return self._fallback_response(exc, failure, environ, start_response)
+        try:
+            start_response("500 INTERNAL SERVER ERROR", page.headers, _exc_info(exc))
+        except Exception:  # the server refused: the app sent bytes through write() already
+            self._log(retained, environ, page_url, started=True)
+            raise exc from None
+        self._log(retained, environ, page_url, started=False)
+        return [page.body]
+
+    def _retain(self, exc: BaseException, environ: WSGIEnvironment) -> Retained:
+        built = build_traceback(
+            exc,
+            frame_ids=self._frame_ids,
+            skip=1,  # the frame that caught it: this module's
+            request=describe_request(environ),
+            show_hidden_frames=self.show_hidden_frames,
+            keep_frames=self.evalex,
+        )
+        handles: dict[int, FrameHandle] = {}
+        if built.live_frames:
+            models = {frame.id: frame for frame in built.traceback.all_frames()}
+            for frame_id, live in built.live_frames.items():
+                handles[frame_id] = FrameHandle(
+                    frame_id, models[frame_id], live.f_globals, live.f_locals, environ
+                )
+        return self.tracebacks.add(built.traceback, handles)
+
+    def _log_after_start(self, exc: BaseException, environ: WSGIEnvironment) -> None:
+        try:
+            retained = self._retain(exc, environ)
+        except Exception:  # describing failed; the plain traceback is still worth logging
+            logger.exception("Error after the response started; it is cut short.")
+            return
+        self._log(retained, environ, self._page_url(environ, retained.token), started=True)
+
+    def _log(
+        self, retained: Retained, environ: WSGIEnvironment, page_url: str, *, started: bool
+    ) -> None:
+        request = retained.traceback.request
+        where = f"{request.method} {request.url}" if request else "a request"
+        if started:
+            intro = f"Error after the response to {where} started; the response is cut short."
+        else:
+            intro = f"Error on {where}; answered with the debugger page."
+        logger.error("%s\n%s * Debugger page: %s", intro, retained.traceback.plaintext, page_url)
+
+    def _fallback_response(
+        self,
+        exc: BaseException,
+        failure: Exception,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        original = "".join(pytraceback.format_exception(type(exc), exc, exc.__traceback__))
+        broken = "".join(
+            pytraceback.format_exception(type(failure), failure, failure.__traceback__)
+        )
+        logger.error(
+            "Error on a request:\n%s\nThe debugger could not describe it:\n%s", original, broken
+        )
+        body = f"{original}\nThe debugger could not describe this error:\n{broken}".encode(
+            "utf-8", "replace"
+        )
+        headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        start_response("500 INTERNAL SERVER ERROR", headers, _exc_info(exc))
+        return [body]
+
+    # -- pages -------------------------------------------------------------------------------
+
+    def _page(self, retained: Retained, environ: WSGIEnvironment, page_url: str) -> _Page:
+        form = choose_format(environ)
+        nonce = ""
+        if form == "html":
+            nonce = secrets.token_urlsafe(16)
+            text = render_page(
+                retained.traceback, self._page_context(retained.token, nonce, page_url, environ)
+            )
+        elif form == "json":
+            text = json_view(retained.traceback, page_url)
+        else:
+            text = plaintext_view(retained.traceback, page_url)
+        body = text.encode("utf-8")
+        headers = [
+            ("Content-Type", _TEXT_TYPES[form]),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            (TRACEBACK_HEADER, page_url),
+            ("Vary", "Accept"),
+        ]
+        if nonce:
+            headers += [("Content-Security-Policy", page_csp(nonce)), ("X-Frame-Options", "DENY")]
+        return _Page(body, headers)
+
+    def _page_context(
+        self, token: str, nonce: str, page_url: str, environ: WSGIEnvironment
+    ) -> PageContext:
+        names = ("debugger.css", "debugger.js", "favicon.svg")
+        urls = {name: self.assets.url(name) for name in names}
+        scripts: tuple[str, ...] = ()
+        if self.evalex and "console.js" in self.assets.names:
+            scripts = (self.assets.url("console.js"),)
+        styles: tuple[str, ...] = ()
+        if self.evalex and "console.css" in self.assets.names:
+            styles = (self.assets.url("console.css"),)
+        return PageContext(
+            secret=self.secret,
+            token=token,
+            nonce=nonce,
+            page_url=page_url,
+            asset_urls=urls,
+            evalex=self.evalex,
+            multiprocess=bool(environ.get("wsgi.multiprocess")),
+            console_path=self.console_path,
+            editor=self.editor,
+            retained=self.max_tracebacks,
+            extra_scripts=scripts,
+            extra_styles=styles,
+        )
+
+    def _page_url(self, environ: WSGIEnvironment, token: str) -> str:
+        root = request_url(environ, query=False)
+        parts = urlsplit(root)
+        script_name = quote(str(environ.get("SCRIPT_NAME", "")).encode("latin-1", "replace"))
+        return f"{parts.scheme}://{parts.netloc}{script_name}/?__debugger__=yes&tb={token}"
+
+    # -- ?__debugger__=yes -------------------------------------------------------------------
+
+    def _route(self, fields: dict[str, str], environ: WSGIEnvironment) -> WSGIApplication:
+        cmd = fields.get("cmd")
+        if cmd == "resource":
+            return self.assets.respond(fields.get("f", ""), fields.get("v"))
+        method = environ.get("REQUEST_METHOD", "GET")
+        if cmd is None and "tb" in fields and method in ("GET", "HEAD"):
+            return self._retained_page(fields["tb"])
+        return commands.dispatch_command(self, environ)
+
+    def _retained_page(self, token: str) -> WSGIApplication:
+        retained = self.tracebacks.get(token)
+
+        def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+            if retained is None:
+                body = (
+                    "This traceback is no longer kept: the debugger keeps the last "
+                    f"{self.max_tracebacks} errors (max_tracebacks), or the server restarted.\n"
+                ).encode()
+                start_response(
+                    "404 NOT FOUND",
+                    [
+                        ("Content-Type", "text/plain; charset=utf-8"),
+                        ("Content-Length", str(len(body))),
+                        ("X-Content-Type-Options", "nosniff"),
+                    ],
+                )
+                return [body]
+            page = self._page(retained, environ, self._page_url(environ, retained.token))
+            start_response("200 OK", page.headers)
+            return [] if environ.get("REQUEST_METHOD") == "HEAD" else [page.body]
+
+        return app
+
+
+class _Page:
+    __slots__ = ("body", "headers")
+
+    def __init__(self, body: bytes, headers: list[tuple[str, str]]) -> None:
+        self.body = body
+        self.headers = headers
+
+
+def page_csp(nonce: str) -> str:
+    """The page's policy: scripts and styles only from the elements carrying this response's
+    nonce (our resource URLs), no inline code, no framing, requests only to this origin."""
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+
+
+def _exc_info(
+    exc: BaseException,
+) -> tuple[type[BaseException], BaseException, TracebackType] | None:
+    """start_response's third argument: it lets a server replace headers it has not sent."""
+    tb = exc.__traceback__
+    return (type(exc), exc, tb) if tb is not None else None
+
+
+def _editor_from_env() -> str | None:
+    value = os.environ.get(EDITOR_ENV_VAR, "").strip()
+    return _check_editor(value, EDITOR_ENV_VAR) if value else None
+
+
+def _check_editor(template: str, name: str) -> str:
+    if not isinstance(template, str):
+        raise TypeError(f"{name} must be a URL template string, got {type(template).__name__}")
+    if "{path}" not in template:
+        raise ValueError(f"{name} must contain {{path}} (and usually {{line}}), got {template!r}")
+    scheme = template.split(":", 1)[0].strip().lower() if ":" in template else ""
+    if not scheme or scheme in _UNSAFE_EDITOR_SCHEMES:
+        raise ValueError(
+            f"{name} must be an editor URL such as 'vscode://file/{{path}}:{{line}}', got {template!r}"
+        )
+    return template

@@ -1,0 +1,159 @@
+"""Bounded, never-raising reprs for the traceback page, and which names hide secrets.
+
+model.py calls these for locals and request fields; nothing here knows about HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from functools import lru_cache
+
+MASK = "********"
+# A repr longer than this is cut; the page says how long it was.
+MAX_REPR_CHARS = 400
+# Containers show this many items, this deep, so a huge list costs no more than a small one.
+MAX_ITEMS = 16
+# Strings and bytes are sliced to this before repr(), leaving room for the length note.
+MAX_TEXT_CHARS = 300
+MAX_DEPTH = 3
+# An int this wide would take long to turn into decimal (and 3.11 refuses past 4300 digits).
+MAX_INT_BITS = 4096
+
+_SECRET_SUBSTRINGS = re.compile(
+    r"passw|passphrase|secret|token|api_?key|apikey|access_?key|private_?key|authori[sz]ation"
+    r"|cookie|credential|csrf|xsrf|bearer|jwt|session_?(?:id|key)|signature|sessid"
+)
+_SECRET_WORDS = frozenset(
+    {"pass", "pwd", "auth", "pin", "otp", "salt", "sig", "cred", "creds", "sid"}
+)
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+@lru_cache(maxsize=4096)
+def looks_secret(name: str) -> bool:
+    """Whether a variable, header or parameter called ``name`` probably holds a secret.
+
+    Matches substrings such as ``password``/``token``/``api_key`` anywhere and short words such
+    as ``pwd``/``auth``/``pin`` as whole words of snake_case, kebab-case or camelCase names.
+    """
+    lowered = _CAMEL.sub("_", name).lower().replace("-", "_")
+    if _SECRET_SUBSTRINGS.search(lowered) or _SECRET_SUBSTRINGS.search(lowered.replace("_", "")):
+        return True
+    return any(word in _SECRET_WORDS for word in _WORD_SPLIT.split(lowered))
+
+
+def safe_repr(value: object, limit: int = MAX_REPR_CHARS) -> tuple[str, bool]:
+    """Return ``(text, failed)``: a repr of at most about ``limit`` characters, never raising.
+
+    Builtin containers and strings are cut before they are formatted, so their cost is bounded;
+    other objects run their own ``__repr__``, whose failure shows as ``<repr failed: ...>``.
+    """
+    try:
+        text = _repr(value, MAX_DEPTH)
+    except Exception as exc:  # a user's __repr__ may raise anything; it must not break the page
+        return f"<repr failed: {_describe(exc)}>", True
+    return _cut(text, limit), False
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        message = str(exc)
+    except Exception:  # str() of the error itself failed too
+        message = ""
+    name = type(exc).__qualname__
+    first = message.splitlines()[0] if message else ""
+    return f"{name}: {first[:200]}" if first else name
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} chars)"
+
+
+def _repr(value: object, depth: int) -> str:
+    kind = type(value)
+    if kind is str:
+        return _repr_text(value)  # type: ignore[arg-type]  # kind is str here
+    if kind is bytes or kind is bytearray:
+        return _repr_bytes(value)  # type: ignore[arg-type]  # kind is bytes or bytearray
+    if kind is int:
+        bits = value.bit_length()  # type: ignore[attr-defined]  # kind is int here
+        if bits > MAX_INT_BITS:
+            return f"<int with {bits} bits>"
+        return repr(value)
+    if isinstance(value, dict) and kind.__repr__ in _PLAIN_REPRS:
+        return _repr_dict(value, depth)
+    if isinstance(value, list | tuple | set | frozenset | deque) and kind.__repr__ in _PLAIN_REPRS:
+        return _repr_sequence(value, depth)
+    return repr(value)
+
+
+def _repr_text(value: str) -> str:
+    if len(value) <= MAX_TEXT_CHARS:
+        return repr(value)
+    return f"{value[:MAX_TEXT_CHARS]!r}… ({len(value)} chars)"
+
+
+def _repr_bytes(value: bytes | bytearray) -> str:
+    if len(value) <= MAX_TEXT_CHARS:
+        return repr(value)
+    return f"{value[:MAX_TEXT_CHARS]!r}… ({len(value)} bytes)"
+
+
+def _repr_dict(value: dict[object, object], depth: int) -> str:
+    if not value:
+        return _wrap(value, "{}")
+    if depth <= 0:
+        return _wrap(value, "{…}")
+    parts = []
+    for index, (key, item) in enumerate(value.items()):
+        if index == MAX_ITEMS:
+            parts.append(f"… ({len(value)} items)")
+            break
+        shown = MASK if isinstance(key, str) and looks_secret(key) else _repr(item, depth - 1)
+        parts.append(f"{_repr(key, depth - 1)}: {shown}")
+    return _wrap(value, "{" + ", ".join(parts) + "}")
+
+
+def _repr_sequence(
+    value: list[object] | tuple[object, ...] | set[object] | frozenset[object] | deque[object],
+    depth: int,
+) -> str:
+    opening, closing = _BRACKETS.get(type(value).__mro__[-2], ("[", "]"))
+    if not value:
+        return _wrap(value, "set()" if isinstance(value, set | frozenset) else opening + closing)
+    if depth <= 0:
+        return _wrap(value, f"{opening}…{closing}")
+    parts = []
+    for index, item in enumerate(value):
+        if index == MAX_ITEMS:
+            parts.append(f"… ({len(value)} items)")
+            break
+        parts.append(_repr(item, depth - 1))
+    trailing = "," if isinstance(value, tuple) and len(value) == 1 else ""
+    return _wrap(value, opening + ", ".join(parts) + trailing + closing)
+
+
+def _wrap(value: object, text: str) -> str:
+    """Name subclasses and the builtins whose repr names them (``deque([...])``, ``frozenset({...})``)."""
+    kind = type(value)
+    if kind in (dict, list, tuple, set):
+        return text
+    if kind is set and text == "set()":
+        return text
+    return f"{kind.__qualname__}({text})"
+
+
+_PLAIN_REPRS = frozenset(
+    {dict.__repr__, list.__repr__, tuple.__repr__, set.__repr__, frozenset.__repr__, deque.__repr__}
+)
+_BRACKETS: dict[type, tuple[str, str]] = {
+    list: ("[", "]"),
+    tuple: ("(", ")"),
+    set: ("{", "}"),
+    frozenset: ("{", "}"),
+    deque: ("[", "]"),
+}

@@ -1,0 +1,483 @@
+"""Step 3a: an exception -> plain typed values (chain, groups, frames, source, locals); no HTML.
+
+render.py, the plaintext and JSON views and the console all read these values. Live frames are
+handed out separately (``Built.live_frames``) and only when the console needs them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import linecache
+import site
+import sysconfig
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import CodeType, FrameType, TracebackType
+from typing import Literal
+
+from ._reprs import MASK, looks_secret, safe_repr
+from ._request import RequestInfo
+
+Link = Literal["cause", "context"]
+FrameKind = Literal["app", "library"]
+
+# Python's own connecting sentences (Lib/traceback.py), so the page reads like the terminal.
+CAUSE_SENTENCE = "The above exception was the direct cause of the following exception:"
+CONTEXT_SENTENCE = "During handling of the above exception, another exception occurred:"
+SENTENCES: dict[Link, str] = {"cause": CAUSE_SENTENCE, "context": CONTEXT_SENTENCE}
+
+CONTEXT_BEFORE = 3
+CONTEXT_AFTER = 2
+# "Expand to the whole function" stops here, centred on the line, for huge functions and modules.
+MAX_SOURCE_LINES = 160
+MAX_LOCALS = 40
+# Total time the reprs of one traceback may take before the rest are skipped.
+REPR_BUDGET_SECONDS = 0.25
+# A cycle of up to this many frames that repeats at least MIN_REPEATS more times is collapsed.
+MAX_CYCLE = 8
+MIN_REPEATS = 3
+# The same limits Python applies when it prints an ExceptionGroup.
+MAX_GROUP_WIDTH = 15
+MAX_GROUP_DEPTH = 10
+
+_BaseExceptionGroup: type[BaseException] | None = getattr(builtins, "BaseExceptionGroup", None)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLine:
+    number: int
+    text: str
+    is_current: bool
+    in_context: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Lines ``first`` .. of a file: the frame's function (bounded), with the context marked.
+
+    ``lines`` keeps linecache's strings (newline included) so retained tracebacks share them.
+    """
+
+    first: int
+    lines: tuple[str, ...]
+    current: int
+    context_first: int
+    context_last: int
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.lines) - 1
+
+    @property
+    def current_line(self) -> str:
+        return self.lines[self.current - self.first].strip()
+
+    def __iter__(self) -> Iterator[SourceLine]:
+        for number, text in enumerate(self.lines, self.first):
+            yield SourceLine(
+                number,
+                text.rstrip("\r\n"),
+                number == self.current,
+                self.context_first <= number <= self.context_last,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Local:
+    """A local variable: a bounded repr, or ``MASK`` when the name looks like a secret."""
+
+    name: str
+    value: str
+    masked: bool = False
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    id: int
+    filename: str
+    lineno: int
+    function: str
+    kind: FrameKind
+    source: Source | None
+    locals: tuple[Local, ...]
+    locals_omitted: int = 0
+
+    @property
+    def line(self) -> str:
+        return self.source.current_line if self.source is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """The ``length`` frames just before this marker repeat ``count`` more times (recursion)."""
+
+    length: int
+    count: int
+
+
+Entry = Frame | Repeat
+
+
+@dataclass(frozen=True, slots=True)
+class SyntaxDetail:
+    filename: str
+    lineno: int | None
+    text: str
+    offset: int | None
+    end_offset: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionInfo:
+    type_name: str
+    message: str
+    entries: tuple[Entry, ...]
+    notes: tuple[str, ...] = ()
+    hidden_frames: int = 0
+    syntax: SyntaxDetail | None = None
+    group: tuple[tuple[ChainItem, ...], ...] = ()
+    is_group: bool = False
+    group_omitted: int = 0
+    group_too_deep: bool = False
+
+    @property
+    def frames(self) -> tuple[Frame, ...]:
+        return tuple(entry for entry in self.entries if isinstance(entry, Frame))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainItem:
+    """One exception of a chain; ``link`` says how it leads to the next one printed, if any."""
+
+    exception: ExceptionInfo
+    link: Link | None = None
+
+    @property
+    def sentence(self) -> str:
+        return SENTENCES[self.link] if self.link else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Traceback:
+    """An error as Python prints it: ``chain`` oldest first, the exception raised last."""
+
+    chain: tuple[ChainItem, ...]
+    plaintext: str
+    request: RequestInfo | None = None
+
+    @property
+    def exception(self) -> ExceptionInfo:
+        return self.chain[-1].exception
+
+    def all_frames(self) -> Iterator[Frame]:
+        """Every frame of the chain and of nested exception groups."""
+        stack = list(self.chain)
+        while stack:
+            item = stack.pop(0)
+            yield from item.exception.frames
+            for member in item.exception.group:
+                stack.extend(member)
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A Traceback plus the live frames behind its frame ids (empty unless asked for)."""
+
+    traceback: Traceback
+    live_frames: dict[int, FrameType] = field(default_factory=dict)
+
+
+def build_traceback(
+    exc: BaseException,
+    *,
+    frame_ids: Iterator[int],
+    skip: int = 0,
+    request: RequestInfo | None = None,
+    show_hidden_frames: bool = False,
+    keep_frames: bool = False,
+) -> Built:
+    """Describe ``exc`` and its whole chain.
+
+    ``skip`` drops that many outer frames of ``exc``'s own traceback (the catching middleware);
+    ``frame_ids`` numbers the frames; ``keep_frames`` returns the live frames by id.
+    """
+    top = _skip(exc.__traceback__, skip)
+    plaintext = "".join(traceback.TracebackException(type(exc), exc, top, compact=True).format())
+    builder = _Builder(frame_ids, show_hidden_frames, keep_frames)
+    chain = builder.chain(exc, top, depth=0)
+    return Built(Traceback(chain, plaintext, request), builder.live)
+
+
+def _skip(tb: TracebackType | None, count: int) -> TracebackType | None:
+    for _ in range(count):
+        if tb is None:
+            break
+        tb = tb.tb_next
+    return tb
+
+
+class _Builder:
+    def __init__(self, frame_ids: Iterator[int], show_hidden: bool, keep_frames: bool) -> None:
+        self.frame_ids = frame_ids
+        self.show_hidden = show_hidden
+        self.keep_frames = keep_frames
+        self.live: dict[int, FrameType] = {}
+        self.deadline = time.perf_counter() + REPR_BUDGET_SECONDS
+
+    def chain(
+        self, exc: BaseException, top: TracebackType | None, depth: int
+    ) -> tuple[ChainItem, ...]:
+        found: list[tuple[BaseException, Link | None]] = []
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        link: Link | None = None
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            found.append((current, link))
+            if current.__cause__ is not None:
+                current, link = current.__cause__, "cause"
+            elif current.__context__ is not None and not current.__suppress_context__:
+                current, link = current.__context__, "context"
+            else:
+                current = None
+        items = [
+            ChainItem(self.exception(e, top if e is exc else e.__traceback__, depth), link)
+            for e, link in found
+        ]
+        return tuple(reversed(items))
+
+    def exception(self, exc: BaseException, tb: TracebackType | None, depth: int) -> ExceptionInfo:
+        walked = [(t.tb_frame, t.tb_lineno or 0) for t in _walk(tb)]
+        hidden = 0
+        if not self.show_hidden:
+            visible = [(f, n) for f, n in walked if not _is_hidden(f)]
+            if visible:  # a traceback made only of hidden frames would say nothing at all
+                hidden = len(walked) - len(visible)
+                walked = visible
+        entries: list[Entry] = []
+        for item in collapse_repeats([(f.f_code, n) for f, n in walked]):
+            if isinstance(item, Repeat):
+                entries.append(item)
+            else:
+                entries.append(self.frame(*walked[item]))
+        info = ExceptionInfo(
+            type_name=exception_type_name(type(exc)),
+            message=_message(exc),
+            entries=tuple(entries),
+            notes=_notes(exc),
+            hidden_frames=hidden,
+            syntax=_syntax(exc),
+        )
+        if _BaseExceptionGroup is not None and isinstance(exc, _BaseExceptionGroup):
+            return self.group(info, exc, depth)
+        return info
+
+    def group(self, info: ExceptionInfo, exc: BaseException, depth: int) -> ExceptionInfo:
+        members: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
+        too_deep = depth + 1 >= MAX_GROUP_DEPTH
+        shown = () if too_deep else members[:MAX_GROUP_WIDTH]
+        return ExceptionInfo(
+            type_name=info.type_name,
+            message=info.message,
+            entries=info.entries,
+            notes=info.notes,
+            hidden_frames=info.hidden_frames,
+            syntax=info.syntax,
+            group=tuple(self.chain(member, member.__traceback__, depth + 1) for member in shown),
+            is_group=True,
+            group_omitted=len(members) - len(shown),
+            group_too_deep=too_deep,
+        )
+
+    def frame(self, frame: FrameType, lineno: int) -> Frame:
+        code = frame.f_code
+        frame_id = next(self.frame_ids)
+        if self.keep_frames:
+            self.live[frame_id] = frame
+        local_values, omitted = self.locals(frame)
+        return Frame(
+            id=frame_id,
+            filename=code.co_filename,
+            lineno=lineno,
+            function=getattr(code, "co_qualname", code.co_name),
+            kind="library" if is_library_file(code.co_filename) else "app",
+            source=_source(frame, lineno),
+            locals=local_values,
+            locals_omitted=omitted,
+        )
+
+    def locals(self, frame: FrameType) -> tuple[tuple[Local, ...], int]:
+        try:
+            namespace = dict(frame.f_locals)
+        except Exception:  # a broken frame proxy must not cost the whole page
+            return (), 0
+        at_module_level = frame.f_code.co_name == "<module>"
+        names = [
+            name
+            for name in namespace
+            if isinstance(name, str)
+            and name != "__traceback_hide__"
+            and not (at_module_level and name.startswith("__") and name.endswith("__"))
+        ]
+        values = []
+        for name in names[:MAX_LOCALS]:
+            if looks_secret(name):
+                values.append(Local(name, MASK, masked=True))
+            elif time.perf_counter() > self.deadline:
+                values.append(Local(name, "<repr skipped: time budget spent>", failed=True))
+            else:
+                text, failed = safe_repr(namespace[name])
+                values.append(Local(name, text, failed=failed))
+        return tuple(values), max(0, len(names) - MAX_LOCALS)
+
+
+def _walk(tb: TracebackType | None) -> Iterator[TracebackType]:
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def _is_hidden(frame: FrameType) -> bool:
+    try:
+        return bool(frame.f_locals.get("__traceback_hide__", False))
+    except Exception:  # an odd __bool__ on the marker: show the frame
+        return False
+
+
+def collapse_repeats(keys: list[tuple[CodeType, int]]) -> list[int | Repeat]:
+    """Indexes of ``keys`` to show, with ``Repeat`` markers where a cycle of frames repeats.
+
+    The first and last occurrence of a collapsed cycle stay, so the frame that raised is shown.
+    """
+    out: list[int | Repeat] = []
+    index, total = 0, len(keys)
+    while index < total:
+        best_repeats, best_length = 0, 0
+        for length in range(1, MAX_CYCLE + 1):
+            if index + length * (MIN_REPEATS + 1) > total:
+                break
+            cycle = keys[index : index + length]
+            repeats, probe = 0, index + length
+            while probe + length <= total and keys[probe : probe + length] == cycle:
+                repeats += 1
+                probe += length
+            if repeats >= MIN_REPEATS and repeats * length > best_repeats * best_length:
+                best_repeats, best_length = repeats, length
+        if not best_repeats:
+            out.append(index)
+            index += 1
+            continue
+        out.extend(range(index, index + best_length))
+        end = index + best_length * (best_repeats + 1)
+        if end == total:  # keep the innermost cycle too: it holds the frame that raised
+            out.append(Repeat(best_length, best_repeats - 1))
+            out.extend(range(end - best_length, end))
+        else:
+            out.append(Repeat(best_length, best_repeats))
+        index = end
+    return out
+
+
+def exception_type_name(kind: type[BaseException]) -> str:
+    """The type as Python prints it: ``KeyError``, ``mypkg.errors.Oops``."""
+    module = kind.__module__
+    if module in ("__main__", "builtins"):
+        return kind.__qualname__
+    return f"{module if isinstance(module, str) else '<unknown>'}.{kind.__qualname__}"
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return str(exc.msg)
+    try:
+        return str(exc)
+    except Exception:  # Python prints the same placeholder when str() fails
+        return "<exception str() failed>"
+
+
+def _notes(exc: BaseException) -> tuple[str, ...]:
+    notes = getattr(exc, "__notes__", None)
+    if not isinstance(notes, list | tuple):
+        return ()
+    out = []
+    for note in notes:
+        if isinstance(note, str):
+            out.append(note)
+        else:
+            out.append(safe_repr(note)[0])
+    return tuple(out)
+
+
+def _syntax(exc: BaseException) -> SyntaxDetail | None:
+    if not isinstance(exc, SyntaxError):
+        return None
+    return SyntaxDetail(
+        filename=str(exc.filename or "<string>"),
+        lineno=exc.lineno,
+        text=(exc.text or "").rstrip("\r\n"),
+        offset=exc.offset,
+        end_offset=getattr(exc, "end_offset", None),
+    )
+
+
+def _source(frame: FrameType, lineno: int) -> Source | None:
+    code = frame.f_code
+    try:
+        lines = linecache.getlines(code.co_filename, frame.f_globals)
+    except Exception:  # a loader's get_source may raise anything
+        return None
+    if not 1 <= lineno <= len(lines):
+        return None
+    first, last = code_span(code)
+    first, last = max(1, min(first, lineno)), min(len(lines), max(last, lineno))
+    if last - first + 1 > MAX_SOURCE_LINES:
+        first = max(first, lineno - MAX_SOURCE_LINES // 2)
+        last = min(last, first + MAX_SOURCE_LINES - 1)
+    return Source(
+        first=first,
+        lines=tuple(lines[first - 1 : last]),
+        current=lineno,
+        context_first=max(first, lineno - CONTEXT_BEFORE),
+        context_last=min(last, lineno + CONTEXT_AFTER),
+    )
+
+
+@lru_cache(maxsize=2048)
+def code_span(code: CodeType) -> tuple[int, int]:
+    """First and last source line of a code object (decorators included, as co_firstlineno)."""
+    numbers = [line for _, _, line in code.co_lines() if line is not None]
+    return code.co_firstlineno, max(numbers, default=code.co_firstlineno)
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths.get(key, "") for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    try:
+        roots.update(site.getsitepackages())
+        roots.add(site.getusersitepackages())
+    except AttributeError:  # site is stubbed out in some embedded interpreters
+        pass
+    roots.add(str(Path(__file__).resolve().parent.parent))  # wsgidev itself
+    return tuple(sorted(str(Path(root)) + "/" for root in roots if root))
+
+
+_LIBRARY_ROOTS = _library_roots()
+
+
+@lru_cache(maxsize=4096)
+def is_library_file(filename: str) -> bool:
+    """Whether frames from ``filename`` belong to Python, an installed package or wsgidev."""
+    if filename.startswith("<"):
+        return filename.startswith("<frozen")
+    parts = Path(filename).parts
+    if "site-packages" in parts or "dist-packages" in parts:
+        return True
+    resolved = (
+        str(Path(filename).resolve()) if not filename.startswith(_LIBRARY_ROOTS) else filename
+    )
+    return resolved.startswith(_LIBRARY_ROOTS)

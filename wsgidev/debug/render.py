@@ -1,0 +1,331 @@
+"""Step 3b: Traceback values -> the HTML page, from templates/ with markupsafe escaping.
+
+Every field is escaped by ``Markup.format`` unless it is Markup already; the only outside HTML
+trusted is Pygments' output in _highlight.py. Scripts and styles are separate files (static/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from urllib.parse import quote
+
+from markupsafe import Markup
+
+from wsgidev._resources import asset_dir
+
+from ._highlight import highlight_lines
+from ._request import RequestField, RequestInfo
+from .model import (
+    ChainItem,
+    Entry,
+    ExceptionInfo,
+    Frame,
+    Local,
+    Repeat,
+    Source,
+    SyntaxDetail,
+    Traceback,
+)
+
+_NEWLINE = Markup("\n")
+_EMPTY = Markup("")
+
+
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    """Everything the page needs besides the traceback: ids, URLs and settings."""
+
+    secret: str
+    token: str
+    nonce: str
+    page_url: str
+    asset_urls: Mapping[str, str]
+    evalex: bool = False
+    multiprocess: bool = False
+    console_path: str = "/console"
+    editor: str | None = None
+    retained: int = 32
+    extra_scripts: tuple[str, ...] = ()
+    extra_styles: tuple[str, ...] = ()
+
+
+@cache
+def _template(name: str) -> Markup:
+    # Templates are our own files, not user input: they are the trusted skeleton of the page.
+    return Markup((asset_dir("templates") / name).read_text(encoding="utf-8").rstrip("\n"))
+
+
+def render(template: str, /, **fields: object) -> Markup:
+    """Fill ``templates/TEMPLATE`` with ``fields``, escaping each one that is not Markup."""
+    return _template(template).format(**fields)
+
+
+def render_page(tb: Traceback, context: PageContext) -> str:
+    """The whole traceback page as a string."""
+    exc = tb.exception
+    request = tb.request
+    scripts = Markup("").join(
+        render("script.html", src=src, nonce=context.nonce) for src in context.extra_scripts
+    )
+    styles = Markup("").join(
+        render("stylesheet.html", href=href, nonce=context.nonce) for href in context.extra_styles
+    )
+    return render(
+        "traceback.html",
+        title=f"{exc.type_name}: {_first_line(exc.message)}" if exc.message else exc.type_name,
+        type_name=exc.type_name,
+        message=exc.message,
+        method=request.method if request else "",
+        url=request.url if request else "",
+        chain=_chain(tb.chain, "exc", context),
+        request=render_request(request) if request else _EMPTY,
+        plaintext=tb.plaintext,
+        page_url=context.page_url,
+        retained=context.retained,
+        console_note=(
+            "Each frame has a console button that runs Python in that frame."
+            if context.extra_scripts
+            else ""
+        ),
+        secret=context.secret,
+        evalex="true" if context.evalex else "false",
+        multiprocess="true" if context.multiprocess else "false",
+        token=context.token,
+        console_path=context.console_path,
+        nonce=context.nonce,
+        css_url=context.asset_urls["debugger.css"],
+        js_url=context.asset_urls["debugger.js"],
+        icon_url=context.asset_urls["favicon.svg"],
+        extra_scripts=scripts,
+        extra_styles=styles,
+    )
+
+
+def _chain(chain: tuple[ChainItem, ...], anchor: str, context: PageContext) -> Markup:
+    parts = []
+    for index, item in enumerate(chain):
+        parts.append(_exception(item.exception, f"{anchor}-{index}", context))
+        if item.link:
+            parts.append(render("connector.html", sentence=item.sentence))
+    return _NEWLINE.join(parts)
+
+
+def _exception(exc: ExceptionInfo, anchor: str, context: PageContext) -> Markup:
+    hidden = exc.hidden_frames
+    return render(
+        "exception.html",
+        group_class=" group-exception" if exc.is_group else "",
+        anchor=anchor,
+        type_name=exc.type_name,
+        message=render("message.html", message=exc.message) if exc.message else _EMPTY,
+        syntax=_syntax(exc.syntax) if exc.syntax else _EMPTY,
+        notes=_notes(exc.notes),
+        frames=_entries(exc.entries, context),
+        hidden=render(
+            "hidden_frames.html",
+            text=f"{_plural(hidden, 'frame')} hidden by __traceback_hide__.",
+        )
+        if hidden
+        else _EMPTY,
+        group=_group(exc, anchor, context) if exc.is_group else _EMPTY,
+    )
+
+
+def _notes(notes: tuple[str, ...]) -> Markup:
+    if not notes:
+        return _EMPTY
+    return render("notes.html", items=Markup("").join(render("note.html", note=n) for n in notes))
+
+
+def _syntax(detail: SyntaxDetail) -> Markup:
+    text = detail.text
+    stripped = text.lstrip()
+    indent = len(text) - len(stripped)
+    # offset and end_offset are 1-based columns into text; Python draws carets under that span.
+    start = max(0, (detail.offset or 1) - 1 - indent)
+    end = (detail.end_offset or 0) - 1 - indent
+    if end <= start:
+        end = start + 1
+    start, end = min(start, len(stripped)), min(end, len(stripped))
+    return render(
+        "syntax_error.html",
+        filename=detail.filename,
+        lineno=detail.lineno if detail.lineno is not None else "?",
+        before=stripped[:start],
+        marked=stripped[start:end],
+        after=stripped[end:],
+        caret=" " * start + "^" * max(1, end - start),
+    )
+
+
+def _entries(entries: tuple[Entry, ...], context: PageContext) -> Markup:
+    """Frames in order; runs of library frames fold into "N library frames" groups.
+
+    The frame that raised (the last one) is always shown on its own.
+    """
+    parts: list[Markup] = []
+    pending: list[Markup] = []
+    last_frame = max((i for i, e in enumerate(entries) if isinstance(e, Frame)), default=-1)
+
+    def flush() -> None:
+        if pending:
+            parts.append(
+                render(
+                    "library_frames.html",
+                    label=_plural(len(pending), "library frame"),
+                    frames=_NEWLINE.join(pending),
+                )
+            )
+            pending.clear()
+
+    for index, entry in enumerate(entries):
+        if isinstance(entry, Repeat):
+            flush()
+            parts.append(render("repeat.html", text=_repeat_text(entry)))
+            continue
+        html = render_frame(entry, context, raising=index == last_frame)
+        if entry.kind == "library" and index != last_frame:
+            pending.append(html)
+        else:
+            flush()
+            parts.append(html)
+    flush()
+    return _NEWLINE.join(parts)
+
+
+def _repeat_text(entry: Repeat) -> str:
+    subject = (
+        "The frame above repeats"
+        if entry.length == 1
+        else f"The {entry.length} frames above repeat"
+    )
+    return f"{subject} {_plural(entry.count, 'more time')}."
+
+
+def render_frame(frame: Frame, context: PageContext, *, raising: bool = False) -> Markup:
+    """One frame: where it is, its highlighted source and its locals."""
+    source = frame.source
+    expandable = source is not None and (
+        source.first < source.context_first or source.last > source.context_last
+    )
+    return render(
+        "frame.html",
+        kind=frame.kind,
+        raising=" raising" if raising else "",
+        id=frame.id,
+        file=_file(frame, context.editor),
+        lineno=frame.lineno,
+        function=frame.function,
+        expand=render("expand_button.html", count=len(source.lines))
+        if expandable and source
+        else _EMPTY,
+        source=_source(source, frame.filename) if source else render("no_source.html"),
+        locals=_locals(frame.locals, frame.locals_omitted) if frame.locals else _EMPTY,
+    )
+
+
+def _file(frame: Frame, editor: str | None) -> Markup:
+    if editor and not frame.filename.startswith("<"):
+        return render(
+            "frame_file_link.html",
+            href=editor_url(editor, frame.filename, frame.lineno),
+            filename=frame.filename,
+        )
+    return render("frame_file.html", filename=frame.filename)
+
+
+def editor_url(template: str, path: str, line: int) -> str:
+    """Fill an editor URL template such as ``vscode://file/{path}:{line}``."""
+    return template.replace("{path}", quote(path, safe="/:\\")).replace("{line}", str(line))
+
+
+def _source(source: Source, filename: str) -> Markup:
+    highlighted = highlight_lines(source.lines)
+    current, first, last = source.current, source.context_first, source.context_last
+    rows = []
+    for number, code in enumerate(highlighted, source.first):
+        if number == current:
+            css = "line current"
+        elif first <= number <= last:
+            css = "line"
+        else:
+            css = "line extra"
+        # number is an int, css one of the constants above, code Markup from _highlight.
+        rows.append(f'<div class="{css}" data-ln="{number}">{code}</div>')
+    return render("source.html", filename=filename, lines=Markup("".join(rows)))
+
+
+def _locals(values: tuple[Local, ...], omitted: int) -> Markup:
+    rows = Markup("").join(
+        render(
+            "local.html",
+            css="masked" if v.masked else "failed" if v.failed else "",
+            name=v.name,
+            value=v.value,
+        )
+        for v in values
+    )
+    more = (
+        Markup('<p class="omitted">{}</p>').format(f"and {_plural(omitted, 'more name')}")
+        if omitted
+        else _EMPTY
+    )
+    return render("locals.html", count=len(values) + omitted, rows=rows, omitted=more)
+
+
+def _group(exc: ExceptionInfo, anchor: str, context: PageContext) -> Markup:
+    total = len(exc.group) + exc.group_omitted
+    members = []
+    for index, chain in enumerate(exc.group, 1):
+        last = chain[-1].exception
+        members.append(
+            render(
+                "group_member.html",
+                index=index,
+                total=total,
+                type_name=last.type_name,
+                message=render("message.html", message=_first_line(last.message))
+                if last.message
+                else _EMPTY,
+                chain=_chain(chain, f"{anchor}-{index}", context),
+            )
+        )
+    if exc.group_too_deep:
+        omitted = f"… the sub-exceptions are nested too deeply to show ({total} here)."
+    elif exc.group_omitted:
+        omitted = f"… and {_plural(exc.group_omitted, 'more exception')}."
+    else:
+        omitted = ""
+    note = Markup('<p class="omitted">{}</p>').format(omitted) if omitted else _EMPTY
+    return render("group.html", members=_NEWLINE.join(members), omitted=note)
+
+
+def render_request(request: RequestInfo) -> Markup:
+    """The request section: method, URL, headers and the useful environ keys."""
+    return render(
+        "request.html",
+        method=request.method,
+        url=request.url,
+        header_count=len(request.headers),
+        headers=_fields(request.headers),
+        environ_count=len(request.environ),
+        environ=_fields(request.environ),
+    )
+
+
+def _fields(fields: Iterable[RequestField]) -> Markup:
+    return Markup("").join(
+        render("local.html", css="masked" if f.masked else "", name=f.name, value=f.value)
+        for f in fields
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= 160 else line[:160] + "…"
