@@ -13,7 +13,7 @@ import re
 import sys
 import sysconfig
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -209,8 +209,11 @@ class WatchScope:
     ``exclude_patterns`` nor editor noise.
     """
 
-    def __init__(self, options: WatchOptions) -> None:
+    def __init__(self, options: WatchOptions, modules: Mapping[str, object] | None = None) -> None:
+        """``modules`` defaults to ``sys.modules``; given, the program's directory is not guessed."""
         self.options = options
+        self._modules = sys.modules if modules is None else modules
+        self._guess_program_dir = modules is None
         self.extra = ExtraFiles.parse(options.extra_files)
         self.excludes = tuple(options.exclude_patterns)
         self._module_files: set[str] = set()
@@ -223,7 +226,7 @@ class WatchScope:
     # -- modules -------------------------------------------------------------------------
     def refresh_modules(self) -> set[str]:
         """Add the files of modules imported since the last call; return the new ones."""
-        modules = sys.modules
+        modules = self._modules
         if len(modules) == self._modules_count:
             return set()
         self._modules_count = len(modules)
@@ -251,13 +254,8 @@ class WatchScope:
     def _find_project_dirs(self) -> tuple[str, ...]:
         """The given directories, the program's own (script or cwd), and the loaded packages."""
         found = {_norm(d) for d in self.options.project_dirs}
-        cwd = _norm(os.getcwd())
-        candidates = [_norm(p or cwd) for p in sys.path[:1]]
-        candidates += [cwd for p in sys.path if _norm(p or cwd) == cwd]
-        main_file = _module_file(sys.modules.get("__main__"))
-        if main_file is not None:
-            candidates.append(os.path.dirname(main_file))
-        found.update(d for d in candidates if os.path.isdir(d) and not is_library_path(d + os.sep))
+        if self._guess_program_dir:
+            found.update(_program_dirs())
         for path in self._module_files:
             top = _top_package_dir(path)
             if top is not None:
@@ -320,6 +318,17 @@ class WatchScope:
                     if name.endswith(".py")
                 )
         return {f for f in files if not self.is_excluded(f) and not is_noise(f)}
+
+
+def _program_dirs() -> set[str]:
+    """Where the program itself lives: its script's directory, or the cwd for ``-m``/CLIs."""
+    cwd = _norm(os.getcwd())
+    candidates = [_norm(p or cwd) for p in sys.path[:1]]
+    candidates += [cwd for p in sys.path if _norm(p or cwd) == cwd]
+    main_file = _module_file(sys.modules.get("__main__"))
+    if main_file is not None:
+        candidates.append(os.path.dirname(main_file))
+    return {d for d in candidates if os.path.isdir(d) and not is_library_path(d + os.sep)}
 
 
 def _module_file(module: object) -> str | None:
