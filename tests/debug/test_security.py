@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Callable
@@ -669,3 +670,92 @@ def test_secret_comparison_is_constant_time() -> None:
     assert security.check_secret(sec.secret, sec.secret) == "ok"
     assert security.check_secret(sec.secret[:-1] + "0", sec.secret) in ("restarted", "wrong")
     assert os.environ.get("WSGIDEV_DEBUG_PIN") is None
+
+
+# -- through the real DebuggedApplication ----------------------------------------------------
+
+
+def crashing_app(environ: Any, start_response: Any) -> list[bytes]:
+    token = "s3cr3t"  # noqa: F841 - a local the console can read
+    raise RuntimeError("boom")
+
+
+def debugged(**options: Any) -> Any:
+    from wsgidev.debug import DebuggedApplication
+
+    options.setdefault("pin_logging", False)
+    return DebuggedApplication(crashing_app, evalex=True, **options)
+
+
+def page_of(app: Any) -> tuple[str, str]:
+    page = call_app(app, "/x", headers={"Accept": "text/html"}).body.decode()
+    secret = re.search(r'data-secret="([^"]+)"', page)[1]  # type: ignore[index]
+    return secret, re.findall(r'data-frame-id="(\d+)"', page)[-1]
+
+
+def command(app: Any, fields: dict[str, str], cookie: str = "", method: str = "POST") -> Response:
+    headers = {"Host": "localhost:5000", "Content-Type": "application/x-www-form-urlencoded"}
+    if cookie:
+        headers["Cookie"] = cookie
+    return call_app(
+        app,
+        "/x?__debugger__=yes",
+        method=method,
+        headers=headers,
+        body=urlencode(fields).encode(),
+        REMOTE_ADDR="127.0.0.1",
+    )
+
+
+def test_debugged_application_runs_code_only_with_secret_and_pin(probe: Path) -> None:
+    app = debugged()
+    secret, frame = page_of(app)
+    code = probe_code(probe)
+    assert command(app, {"cmd": code, "frm": frame}).code == 403
+    assert command(app, {"cmd": code, "frm": frame, "s": secret}).code == 401
+    assert not probe.exists()
+    login_response = command(app, {"cmd": "pinauth", "pin": app.pin, "s": secret})
+    cookie = (login_response.header("Set-Cookie") or "").split(";", 1)[0]
+    shown = json.loads(command(app, {"cmd": "token", "frm": frame, "s": secret}, cookie).body)
+    assert "s3cr3t" in shown["html"]
+    assert command(app, {"cmd": code, "frm": frame, "s": secret}, cookie).code == 200
+    assert probe.exists()
+
+
+def test_debugged_application_contract_attributes() -> None:
+    app = debugged()
+    pin, cookie_name = get_pin_and_cookie_name(crashing_app)
+    assert app.pin == pin and app.pin_cookie_name == cookie_name
+    app.trusted_hosts.append("dev.example")
+    assert "dev.example" in app.security.trusted_hosts
+    with pytest.raises(AttributeError):
+        app.pin = "1"
+
+
+def test_a_restarted_debugged_application_tells_the_old_page(probe: Path) -> None:
+    old_secret, frame = page_of(debugged())
+    response = command(debugged(), {"cmd": probe_code(probe), "frm": frame, "s": old_secret})
+    assert response.code == 403 and json.loads(response.body)["reason"] == "restarted"
+    assert not probe.exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../wsgidev/__init__.py",
+        "..%2Fpyproject.toml",
+        "/etc/passwd",
+        "console.js/..",
+        "nope.js",
+        "",
+    ],
+)
+def test_only_the_debuggers_own_assets_are_served(name: str) -> None:
+    response = call_app(debugged(), f"/?__debugger__=yes&cmd=resource&f={name}")
+    assert response.code == 404
+
+
+def test_the_console_assets_are_served() -> None:
+    for name in ("console.js", "console.css"):
+        response = call_app(debugged(), f"/?__debugger__=yes&cmd=resource&f={name}")
+        assert response.code == 200 and response.body
