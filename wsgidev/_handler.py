@@ -1,0 +1,535 @@
+"""One request on a connection: environ in, app called, response framed and written, one log line.
+
+The head was parsed by _http and the connection is owned by _server; this module decides the
+response framing (Content-Length, chunked or close-delimited) and whether the connection is reused."""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import platform
+import re
+import stat
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+
+from markupsafe import escape
+
+from . import __version__
+from ._http import ClientDisconnected, HTTPError, RequestHead
+from ._http_input import RequestBody
+from ._http_io import send_all, send_file
+from ._http_log import colourise, format_duration, log_timestamp, redact_target
+from ._log import logger
+from ._types import WSGIEnvironment
+
+if TYPE_CHECKING:
+    from ._server import BaseWSGIServer, Connection
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+# How much unread request body is read and dropped to keep a connection; past it we close.
+DRAIN_LIMIT = 256 * 1024
+DRAIN_TIMEOUT = 2.0
+_NO_BODY_STATUSES = frozenset({204, 304})
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
+ERROR_PAGE = (
+    "<!doctype html>\n<html lang=en>\n<title>{status}</title>\n<h1>{reason}</h1>\n<p>{detail}</p>\n"
+)
+INTERNAL_ERROR_DETAIL = (
+    "The application raised an exception before it started its response. "
+    "The traceback is in the server's log."
+)
+
+_date_second = -1
+_date_header = ""
+
+
+def http_date_header() -> str:
+    """``Date: ...\\r\\n`` for now (RFC 9110 5.6.7), formatted once per second."""
+    global _date_second, _date_header
+    now = int(time.time())
+    if now != _date_second:
+        _date_header = f"Date: {email.utils.formatdate(now, usegmt=True)}\r\n"
+        _date_second = now
+    return _date_header
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: an iterable over a file that the server may send with sendfile.
+
+    Sent from the file's current position; ``close()`` closes the file (PEP 3333).
+    """
+
+    __slots__ = ("blksize", "filelike")
+
+    def __init__(self, filelike: BinaryIO, blksize: int = 64 * 1024) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self) -> Iterator[bytes]:
+        while block := self.filelike.read(self.blksize):
+            yield block
+
+    def close(self) -> None:
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+    def regular_fileno(self) -> int | None:
+        """The file descriptor when the file is a regular file on disk, else None."""
+        try:
+            fd = self.filelike.fileno()
+            return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except (AttributeError, OSError, ValueError):
+            return None
+
+
+def error_response(status: int, reason: str, detail: str) -> bytes:
+    """A complete small HTML response, ending the connection, for an error the server answers."""
+    body = ERROR_PAGE.format(
+        status=f"{status} {reason}", reason=reason, detail=escape(detail)
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n{http_date_header()}Connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def log_rejected(address: str, request_line: str, error: HTTPError) -> None:
+    """Log a request the parser refused, in the same shape as a served request."""
+    logger.info(
+        '%s - - [%s] "%s" %d - (%s)',
+        address,
+        log_timestamp(),
+        redact_target(request_line) if request_line else "-",
+        error.status,
+        error.detail,
+    )
+
+
+class WSGIRequestHandler:
+    """Serves one request: subclass it and pass ``request_handler=`` to change a step.
+
+    Overridable like Werkzeug's: ``make_environ``, ``run_wsgi``, ``log_request``, ``log_error``,
+    ``log_message``, ``log``, ``address_string``, ``port_integer``, ``version_string``,
+    ``connection_dropped``, and the ``server_version``/``sys_version`` attributes.
+    """
+
+    server_version = f"wsgidev/{__version__}"
+    sys_version = f"Python/{platform.python_version()}"
+    protocol_version = "HTTP/1.1"
+
+    def __init__(self, server: BaseWSGIServer, connection: Connection, head: RequestHead) -> None:
+        self.server = server
+        self.connection = connection
+        self.client_address = connection.address
+        self.head = head
+        self.command = head.method
+        self.path = head.target
+        self.request_version = head.version
+        self.headers = head.headers
+        self.environ: WSGIEnvironment | None = None
+        self.close_connection = not head.keep_alive or not connection.reusable
+        self.body = RequestBody(
+            connection.sock,
+            connection.buffer,
+            head.content_length,
+            head.chunked,
+            head.expect_continue,
+            server.body_timeout,
+        )
+        self.status_code = 0
+        self.bytes_sent = 0
+        self._started = time.perf_counter()
+        self._status: str | None = None
+        self._headers: list[tuple[str, str]] = []
+        self._head_sent = False
+        self._no_body = head.method == "HEAD"
+        self._chunked = False
+        self._length: int | None = None
+        self._implicit_length: int | None = None
+        self._client_gone = False
+
+    # -- the request ---------------------------------------------------------------------------
+
+    def handle(self) -> bool:
+        """Serve the request; True when the connection may carry another one."""
+        try:
+            self.environ = self.make_environ()
+            self.run_wsgi()
+        except ClientDisconnected as exc:
+            self.close_connection = True
+            self.connection_dropped(exc, self.environ)
+            return False
+        if self.close_connection:
+            return False
+        # Leftover body bytes would be read as the next request: drop them, or close.
+        return self.body.complete or self.body.drain(DRAIN_LIMIT, DRAIN_TIMEOUT)
+
+    def make_environ(self) -> WSGIEnvironment:
+        """Build the PEP 3333 environ for this request."""
+        head = self.head
+        environ = self.server.base_environ.copy()
+        environ.update(head.environ)
+        environ["REQUEST_METHOD"] = head.method
+        environ["PATH_INFO"] = head.path
+        environ["QUERY_STRING"] = head.query
+        environ["REQUEST_URI"] = environ["RAW_URI"] = head.target
+        environ["SERVER_PROTOCOL"] = head.version
+        environ["REMOTE_ADDR"] = self.address_string()
+        environ["REMOTE_PORT"] = str(self.port_integer())
+        environ["wsgi.input"] = self.body
+        environ["wsgidev.socket"] = self.connection.sock
+        return environ
+
+    def run_wsgi(self) -> None:
+        """Call the app and write what it answers; errors become a 500 or a closed connection."""
+        environ = self.environ
+        assert environ is not None
+        app_iter: Iterable[bytes] | None = None
+        try:
+            app_iter = self.server.app(environ, self.start_response)
+            self._send_iterable(app_iter)
+        except Exception as exc:  # the layer boundary: any app error becomes a response here
+            self._on_app_error(exc)
+        finally:
+            close = getattr(app_iter, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # close() is app code too; a failure must not hide the response
+                    self.log_error(
+                        "Error closing the response iterable:\n%s", traceback.format_exc()
+                    )
+        if not self._client_gone:
+            self.log_request(self.status_code or "-", self.bytes_sent)
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Any:
+        """PEP 3333 ``start_response``; returns the legacy ``write`` callable."""
+        if exc_info is not None:
+            try:
+                if self._head_sent and exc_info[1] is not None:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self._status is not None:
+            raise AssertionError("start_response() called twice without exc_info")
+        if not isinstance(status, str) or len(status) < 3 or not status[:3].isdigit():
+            raise ValueError(f"status must be a str like '200 OK', got {status!r}")
+        if not isinstance(headers, list):
+            raise TypeError(
+                f"headers must be a list of (name, value) tuples, got {type(headers).__name__}"
+            )
+        self._status = status
+        self._headers = headers
+        self.status_code = int(status[:3])
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """Send one block of the body (the head goes out with the first non-empty block)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"the app must yield bytes, got {type(data).__name__}")
+        if not self._head_sent:
+            if data:
+                self._send_head(data, final=False)
+            return
+        if self._no_body or not data:
+            return
+        length = len(data)
+        if self._length is not None:
+            room = self._length - self.bytes_sent
+            if length > room:
+                self._overrun(room)
+                data, length = data[:room], room
+            self._send(data)
+        elif self._chunked:
+            self._send(b"".join((b"%x\r\n" % length, data, b"\r\n")))
+        else:
+            self._send(data)
+        self.bytes_sent += length
+
+    # -- response writing ----------------------------------------------------------------------
+
+    def _send_iterable(self, app_iter: Iterable[bytes]) -> None:
+        if type(app_iter) is FileWrapper and self._send_file(app_iter):
+            return
+        if type(app_iter) in (list, tuple) and not self._head_sent:
+            blocks: Any = app_iter
+            try:
+                total = sum(map(len, blocks))
+            except TypeError:
+                total = -1
+            if total >= 0:
+                # The whole body is known: send a Content-Length instead of chunks, and send small
+                # bodies in one piece with the head.
+                self._implicit_length = total
+                if len(blocks) > 1 and total <= 64 * 1024:
+                    app_iter = [b"".join(blocks)]
+        write = self.write
+        for data in app_iter:
+            write(data)
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self._head_sent:
+            self._send_head(b"", final=True)
+        elif self._chunked and not self._no_body:
+            self._send(b"0\r\n\r\n")
+        elif self._length is not None and self.bytes_sent < self._length and not self._no_body:
+            self.close_connection = True
+            self.log_error(
+                "The app sent %d of the %d bytes its Content-Length announced; closing the connection",
+                self.bytes_sent,
+                self._length,
+            )
+
+    def _send_file(self, wrapper: FileWrapper) -> bool:
+        if self.connection.sock is None or self._head_sent:
+            return False
+        fd = wrapper.regular_fileno()
+        if fd is None:
+            return False
+        try:
+            offset = wrapper.filelike.tell()
+            size = os.fstat(fd).st_size - offset
+        except (OSError, ValueError):
+            return False
+        self._implicit_length = max(size, 0)
+        self._send_head(b"", final=False, file_body=True)
+        count = self._length if self._length is not None else self._implicit_length
+        if self._no_body or count <= 0:
+            return True
+        sent = send_file(
+            self.connection.sock, wrapper.filelike, offset, count, self.server.send_timeout
+        )
+        self.bytes_sent = sent
+        if sent < count:
+            self.close_connection = True
+            self.log_error(
+                "The file shrank while it was sent (%d of %d bytes); closing", sent, count
+            )
+        return True
+
+    def _send_head(
+        self, first: bytes | bytearray | memoryview, final: bool, file_body: bool = False
+    ) -> None:
+        status = self._status
+        if status is None:
+            raise AssertionError("the application did not call start_response()")
+        code = self.status_code
+        if code < 200 or code in _NO_BODY_STATUSES:
+            self._no_body = True
+        parts = ["HTTP/1.1 ", status, "\r\n"]
+        has_date = has_server = False
+        length: int | None = None
+        for name, value in self._headers:
+            _check_header(name, value)
+            lower = name.lower()
+            if lower == "content-length":
+                length = _parse_length(value)
+            elif lower == "connection":
+                if "close" in value.lower():
+                    self.close_connection = True
+                continue  # hop-by-hop: the server decides
+            elif lower == "transfer-encoding":
+                continue  # the server frames the body itself
+            elif lower == "date":
+                has_date = True
+            elif lower == "server":
+                has_server = True
+            parts += (name, ": ", value, "\r\n")
+        if not has_server:
+            parts += ("Server: ", self.version_string(), "\r\n")
+        if not has_date:
+            parts.append(http_date_header())
+
+        body = self.body
+        body.response_started = True
+        if not body.complete and (body.awaiting_continue or not self._body_drainable()):
+            self.close_connection = True
+        if self.server.draining:
+            self.close_connection = True
+
+        if length is None and not self._no_body:
+            if self._implicit_length is not None:
+                length = self._implicit_length
+            elif final:
+                length = len(first)
+            if length is not None:
+                parts += ("Content-Length: ", str(length), "\r\n")
+        self._length = length
+        if length is None and not self._no_body:
+            if self.request_version == "HTTP/1.1":
+                self._chunked = True
+                parts.append("Transfer-Encoding: chunked\r\n")
+            else:
+                self.close_connection = True  # HTTP/1.0: the end of the body is the close
+        if self.close_connection:
+            parts.append("Connection: close\r\n")
+        elif self.request_version == "HTTP/1.0":
+            parts.append("Connection: keep-alive\r\n")
+        parts.append("\r\n")
+        head = _encode_head(parts)
+        self._head_sent = True
+        if self._no_body or not first:
+            self._send(head)
+            return
+        size = len(first)
+        if length is not None and size > length:
+            self._overrun(length)
+            first, size = first[:length], length
+        if self._chunked:
+            self._send(b"".join((head, b"%x\r\n" % size, first, b"\r\n")))
+        else:
+            self._send(head + first)
+        self.bytes_sent = size
+
+    def closing_mode(self) -> Literal["close", "linger"]:
+        """How to end the connection after a request that did not keep it.
+
+        ``close`` when the client said it sends nothing more and the body was read; otherwise
+        ``linger``: stop writing, then drop what the client still sends for a moment, so the
+        client reads our response instead of a reset.
+        """
+        if not self.head.keep_alive and self.body.complete:
+            return "close"
+        return "linger"
+
+    def _body_drainable(self) -> bool:
+        head = self.head
+        if head.chunked:
+            return True
+        left = (head.content_length or 0) - self.body.bytes_read
+        return left <= DRAIN_LIMIT
+
+    def _overrun(self, room: int) -> None:
+        self.close_connection = True
+        self.log_error("The app sent more bytes than its Content-Length; the excess was dropped")
+
+    def _send(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            send_all(self.connection.sock, data, self.server.send_timeout)
+        except ClientDisconnected:
+            self._client_gone = True
+            raise
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def _on_app_error(self, exc: Exception) -> None:
+        if self._client_gone or isinstance(exc, ClientDisconnected):
+            self.close_connection = True
+            if isinstance(exc, ClientDisconnected):
+                raise exc
+            raise ClientDisconnected(str(exc)) from exc
+        if isinstance(exc, HTTPError) and not self._head_sent:
+            # A framing error in the request body, met while the app read it.
+            self.close_connection = True
+            self._send_error(exc.status, exc.reason, exc.detail)
+            return
+        if self.server.passthrough_errors:
+            self.close_connection = True
+            raise exc
+        if self._head_sent:
+            # Never a second status line: closing without the last chunk tells the client the
+            # response is truncated.
+            self.close_connection = True
+            self.log_error(
+                "Error on request %s after the response started; closing the connection:\n%s",
+                self._describe(),
+                traceback.format_exc(),
+            )
+            return
+        self.log_error("Error on request %s:\n%s", self._describe(), traceback.format_exc())
+        self._send_error(500, "Internal Server Error", INTERNAL_ERROR_DETAIL)
+
+    def _send_error(self, status: int, reason: str, detail: str) -> None:
+        page = ERROR_PAGE.format(status=f"{status} {reason}", reason=reason, detail=escape(detail))
+        body = page.encode()
+        self._status = f"{status} {reason}"
+        self.status_code = status
+        self._headers = [("Content-Type", "text/html; charset=utf-8")]
+        self._implicit_length = len(body)
+        self._no_body = self.head.method == "HEAD"
+        self._send_head(body, final=True)
+
+    def _describe(self) -> str:
+        return f'"{self.command} {redact_target(self.path)} {self.request_version}"'
+
+    def connection_dropped(
+        self, error: BaseException, environ: WSGIEnvironment | None = None
+    ) -> None:
+        """The client went away mid-request: one log line, no traceback."""
+        self.log(
+            "info",
+            "%s - - [%s] %s %s %s %s - client disconnected (%s)",
+            self.address_string(),
+            log_timestamp(),
+            self._describe(),
+            self.status_code or "-",
+            self.bytes_sent,
+            format_duration(time.perf_counter() - self._started),
+            error,
+        )
+
+    # -- logging -------------------------------------------------------------------------------
+
+    def address_string(self) -> str:
+        return self.connection.remote_addr
+
+    def port_integer(self) -> int:
+        return self.connection.remote_port
+
+    def version_string(self) -> str:
+        return f"{self.server_version} {self.sys_version}"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One line per request: client, time, request line, status, body bytes, duration."""
+        if not logger.isEnabledFor(20):
+            return
+        message = (
+            f"{self.address_string()} - - [{log_timestamp()}] {self._describe()} {code} {size} "
+            f"{format_duration(time.perf_counter() - self._started)}"
+        )
+        if self.server.log_colour and isinstance(code, int):
+            message = colourise(message, code)
+        logger.info("%s", message)
+
+    def log_error(self, format: str, *args: object) -> None:
+        self.log("error", format, *args)
+
+    def log_message(self, format: str, *args: object) -> None:
+        self.log("info", format, *args)
+
+    def log(
+        self, type: Literal["info", "warning", "error"] | str, message: str, *args: object
+    ) -> None:
+        getattr(logger, type, logger.info)(message, *args)
+
+
+def _check_header(name: object, value: object) -> None:
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError(f"response header names and values must be str, got {name!r}: {value!r}")
+    # A CR or LF from the app would let it (or its user input) inject headers or a second response.
+    if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
+        raise ValueError(f"invalid response header {name!r}: {value!r}")
+
+
+def _parse_length(value: str) -> int:
+    text = value.strip()
+    if not text.isdigit():
+        raise ValueError(f"the app's Content-Length header must be digits, got {value!r}")
+    return int(text)
+
+
+def _encode_head(parts: list[str]) -> bytes:
+    try:
+        return "".join(parts).encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"response headers must be latin-1 text: {exc}") from None

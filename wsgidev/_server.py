@@ -1,0 +1,871 @@
+"""The socket side: bind, one I/O loop that owns every connection, and the server classes.
+
+The loop accepts, reads request heads without blocking, does TLS handshakes, parks idle
+keep-alive connections and applies every timeout. A complete request goes to a runner
+(_server_runners); _handler turns it into an app call and a response."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import selectors
+import signal
+import socket
+import ssl
+import stat
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Literal
+
+from ._handler import FileWrapper, WSGIRequestHandler, error_response, log_rejected
+from ._http import (
+    ClientDisconnected,
+    HTTPError,
+    RequestHead,
+    check_partial_head,
+    find_head_end,
+    parse_head,
+    skip_blank_lines,
+)
+from ._http_io import send_all
+from ._http_log import wants_colour
+from ._log import ensure_handler, logger
+from ._server_runners import ForkRunner, InlineRunner, Outcome, Runner, ThreadRunner
+from ._types import WSGIApplication, WSGIEnvironment
+
+State = Literal["handshake", "read", "busy", "linger"]
+RECV_SIZE = 64 * 1024
+LISTEN_BACKLOG = 1024
+_TLS_RECORD_HANDSHAKE = 0x16
+_ONESHOT = getattr(select, "EPOLLONESHOT", 0)
+
+
+class Connection:
+    """One client connection; owned by the loop except while a runner serves a request on it."""
+
+    __slots__ = (
+        "address",
+        "buffer",
+        "deadline",
+        "fd",
+        "remote_addr",
+        "remote_port",
+        "reusable",
+        "scan",
+        "sock",
+        "state",
+        "tls",
+    )
+
+    def __init__(self, sock: socket.socket, address: Any, deadline: float) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.address = address
+        if isinstance(address, tuple):
+            self.remote_addr: str = address[0]
+            self.remote_port: int = address[1]
+        else:  # a Unix socket peer has no address
+            self.remote_addr = "<local>"
+            self.remote_port = 0
+        self.buffer = bytearray()
+        self.scan = 0
+        self.deadline = deadline
+        self.state: State = "read"
+        self.tls = False
+        self.reusable = True
+
+
+# -- binding ---------------------------------------------------------------------------------
+
+
+def check_port(port: object) -> int:
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an integer, got {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, got {port}")
+    return port
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Return a listening, non-blocking socket for ``host``/``port``.
+
+    ``host`` may be ``unix://PATH`` (a stale socket file left by a dead server is removed), an
+    IPv6 literal with or without brackets, or a name; ``port=0`` lets the OS pick a free port.
+    """
+    check_port(port)
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a str, got {type(host).__name__}")
+    if host.startswith("unix://"):
+        path = host[len("unix://") :]
+        if not path:
+            raise ValueError("host 'unix://' needs a path, e.g. unix:///tmp/app.sock")
+        _remove_stale_socket(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        sock = _bind_inet(host, port)
+    try:
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _bind_inet(host: str, port: int) -> socket.socket:
+    name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        infos = socket.getaddrinfo(name or None, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ValueError(f"host {host!r} cannot be resolved: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and name in ("::", ""):
+            # Answer IPv4 clients too, so every address the banner lists for "::" works.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+        if hasattr(socket, "TCP_DEFER_ACCEPT"):
+            # Linux: accept() returns once the first bytes arrived, so they can be read at once.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _remove_stale_socket(path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(errno.EEXIST, f"{path} exists and is not a socket; not replacing it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        os.unlink(path)  # nobody listens: left behind by a server that died
+        return
+    except OSError as exc:
+        raise OSError(errno.EADDRINUSE, f"{path} is in use ({exc})") from None
+    finally:
+        probe.close()
+    raise OSError(errno.EADDRINUSE, f"another server is listening on {path}")
+
+
+# -- readiness -------------------------------------------------------------------------------
+
+
+class _EpollPoller:
+    """Linux: one-shot interest per connection, re-armed from any thread with one epoll_ctl."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+
+    def add_fixed(self, fd: int) -> None:
+        self._epoll.register(fd, select.EPOLLIN)
+
+    def watch(self, fd: int, write: bool = False) -> None:
+        mask = (select.EPOLLOUT if write else select.EPOLLIN) | _ONESHOT
+        try:
+            self._epoll.modify(fd, mask)
+        except FileNotFoundError:
+            self._epoll.register(fd, mask)
+
+    def forget(self, fd: int) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._epoll.unregister(fd)
+
+    def wait(self, timeout: float | None) -> list[int]:
+        return [fd for fd, _ in self._epoll.poll(-1 if timeout is None else max(timeout, 0.0))]
+
+    def close(self) -> None:
+        self._epoll.close()
+
+
+class _SelectorPoller:
+    """Elsewhere: a selector where one-shot interest is emulated by unregistering on each event.
+
+    Other threads cannot touch the selector, so they queue re-arm requests and wake the loop.
+    """
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._wake = wake
+        self._requests: deque[tuple[int, bool]] = deque()
+        self.loop_thread: int | None = None
+
+    def add_fixed(self, fd: int) -> None:
+        self._selector.register(fd, selectors.EVENT_READ, False)
+
+    def watch(self, fd: int, write: bool = False) -> None:
+        if threading.get_ident() != self.loop_thread:
+            self._requests.append((fd, write))
+            self._wake()
+            return
+        events = selectors.EVENT_WRITE if write else selectors.EVENT_READ
+        try:
+            self._selector.modify(fd, events, True)
+        except KeyError:
+            self._selector.register(fd, events, True)
+
+    def forget(self, fd: int) -> None:
+        # Only the loop registers connections, and a busy one is never registered.
+        if threading.get_ident() == self.loop_thread:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(fd)
+
+    def wait(self, timeout: float | None) -> list[int]:
+        self.loop_thread = threading.get_ident()
+        while self._requests:
+            fd, write = self._requests.popleft()
+            with contextlib.suppress(ValueError, OSError):
+                self.watch(fd, write)
+        ready = []
+        for key, _ in self._selector.select(timeout):
+            if key.data:
+                self._selector.unregister(key.fd)
+            ready.append(key.fd)
+        return ready
+
+    def close(self) -> None:
+        self._selector.close()
+
+
+# -- the servers -----------------------------------------------------------------------------
+
+
+class BaseWSGIServer:
+    """HTTP/1.1 server that runs the app in the loop's thread, one request at a time.
+
+    Keep-alive works here too: idle connections wait in the loop, not in the app's thread, so
+    one idle client never blocks another. The timeouts are attributes a subclass or test may
+    change before ``serve_forever``.
+    """
+
+    multithread = False
+    multiprocess = False
+    keep_alive_timeout = 30.0
+    request_head_timeout = 10.0
+    tls_handshake_timeout = 10.0
+    body_timeout = 30.0
+    send_timeout = 30.0
+    linger_timeout = 2.0
+    graceful_timeout = 5.0
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: WSGIApplication,
+        handler: type[WSGIRequestHandler] | None = None,
+        passthrough_errors: bool = False,
+        ssl_context: Any = None,
+        fd: int | None = None,
+    ) -> None:
+        check_port(port)
+        if handler is None:
+            handler = WSGIRequestHandler
+        elif not (isinstance(handler, type) and issubclass(handler, WSGIRequestHandler)):
+            raise TypeError(
+                f"request_handler must be a WSGIRequestHandler subclass, got {handler!r}"
+            )
+        ensure_handler()
+        self.app = app
+        self.handler_class = handler
+        self.passthrough_errors = passthrough_errors
+        self.ssl_context = _as_ssl_context(ssl_context)
+        self.in_child = False
+        self.draining = False
+        self.log_colour = wants_colour()
+        self._owns_path: str | None = None
+        if fd is not None:
+            self.socket = socket.socket(fileno=fd)
+            self.socket.setblocking(False)
+        else:
+            self.socket = bind_socket(host, port)
+            if host.startswith("unix://"):
+                self._owns_path = host[len("unix://") :]
+        self.server_address: Any = self.socket.getsockname()
+        self.address_family = self.socket.family
+        if isinstance(self.server_address, tuple):
+            self.host: str = host if fd is None else self.server_address[0]
+            if self.host.startswith("[") and self.host.endswith("]"):
+                self.host = self.host[1:-1]
+            self.port: int = self.server_address[1]
+        else:
+            path = self.server_address if isinstance(self.server_address, str) else ""
+            self.host = host if fd is None else f"unix://{path}"
+            self.port = 0
+        self.base_environ = self._make_base_environ()
+        self._conns: dict[int, Connection] = {}
+        self._callbacks: dict[int, Callable[[int], None]] = {}
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        if hasattr(select, "epoll"):
+            self._poller: _EpollPoller | _SelectorPoller = _EpollPoller()
+        else:  # pragma: no cover - not Linux
+            self._poller = _SelectorPoller(self._wake)
+        self._poller.add_fixed(self._wake_r.fileno())
+        self._runner: Runner = self._make_runner()
+        self._stop_requested = False
+        self._interrupted = False
+        self._loop_running = False
+        self._loop_done = threading.Event()
+        self._loop_done.set()
+        self._closed = False
+        self._accepting = False
+        self._next_sweep = 0.0
+        self._inline_timer: threading.Timer | None = None
+
+    def _make_runner(self) -> Runner:
+        return InlineRunner(self)
+
+    def _make_base_environ(self) -> WSGIEnvironment:
+        if isinstance(self.server_address, tuple):
+            server_name, server_port = self.host, str(self.port)
+        else:
+            server_name, server_port = self.host[len("unix://") :] or "localhost", "0"
+        return {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "https" if self.ssl_context is not None else "http",
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": self.multithread,
+            "wsgi.multiprocess": self.multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+            "SERVER_SOFTWARE": self.handler_class.server_version,
+            "SCRIPT_NAME": "",
+            "SERVER_NAME": server_name,
+            "SERVER_PORT": server_port,
+        }
+
+    def fileno(self) -> int:
+        return self.socket.fileno()
+
+    def log(self, type: str, message: str, *args: object) -> None:
+        getattr(logger, type, logger.info)(message, *args)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until ``shutdown()`` or Ctrl+C; ``poll_interval`` is accepted and unused.
+
+        The first Ctrl+C stops accepting and lets requests in flight finish for up to
+        ``graceful_timeout`` seconds; a second one returns at once.
+        """
+        if self._closed:
+            raise RuntimeError("serve_forever() called after server_close()")
+        self._stop_requested = False
+        self._interrupted = False
+        self._loop_running = True
+        self._loop_done.clear()
+        previous = self._install_sigint()
+        try:
+            try:
+                self._serve_loop()
+            except KeyboardInterrupt:
+                self._interrupted = True
+            if self._interrupted:
+                self._stop_gracefully()
+        finally:
+            self._cancel_inline_timer()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            self._loop_running = False
+            self._loop_done.set()
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever`` (from any thread) and wait until it returned."""
+        self._stop_requested = True
+        self._wake()
+        if threading.current_thread() is not getattr(self, "_loop_thread", None):
+            self._loop_done.wait()
+
+    def server_close(self) -> None:
+        """Close the listening socket and every idle connection; busy ones close when done."""
+        if self._closed:
+            return
+        self._closed = True
+        self.draining = True
+        self._runner.stop()
+        for conn in list(self._conns.values()):
+            if conn.state != "busy":
+                self.close_connection(conn)
+        self._close_listener()
+        self._poller.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _close_listener(self) -> None:
+        if self.socket.fileno() >= 0:
+            self._poller.forget(self.socket.fileno())
+            self.socket.close()
+        if self._owns_path is not None and not self.in_child:
+            with contextlib.suppress(OSError):
+                os.unlink(self._owns_path)
+            self._owns_path = None
+
+    def _install_sigint(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            return signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:
+            return None
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self._interrupted:
+            raise KeyboardInterrupt
+        self._interrupted = True
+        logger.info(" * Stopping: finishing requests in flight (press CTRL+C again to quit now)")
+        self._wake()
+        if isinstance(self._runner, InlineRunner) and self._runner.busy:
+            # The app runs in this very thread: give it the grace period, then interrupt it.
+            import _thread
+
+            timer = threading.Timer(self.graceful_timeout, _thread.interrupt_main)
+            timer.daemon = True
+            timer.start()
+            self._inline_timer = timer
+
+    def _cancel_inline_timer(self) -> None:
+        if self._inline_timer is not None:
+            self._inline_timer.cancel()
+            self._inline_timer = None
+
+    def _stop_gracefully(self) -> None:
+        self.draining = True
+        self._stop_accepting()
+        for conn in list(self._conns.values()):
+            if conn.state != "busy":
+                self.close_connection(conn)
+        try:
+            if not self._runner.wait_idle(self.graceful_timeout):
+                logger.info(
+                    " * Requests still running after %gs; stopping anyway", self.graceful_timeout
+                )
+        except KeyboardInterrupt:
+            pass
+        self._runner.stop()
+
+    def _stop_accepting(self) -> None:
+        if self._accepting:
+            self._accepting = False
+            self._poller.forget(self.socket.fileno())
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _serve_loop(self) -> None:
+        self._loop_thread = threading.current_thread()
+        poller = self._poller
+        listen_fd = self.socket.fileno()
+        wake_fd = self._wake_r.fileno()
+        conns = self._conns
+        callbacks = self._callbacks
+        poller.add_fixed(listen_fd)
+        self._accepting = True
+        try:
+            while not self._stop_requested and not self._interrupted:
+                timeout = None
+                if conns:
+                    timeout = self._next_sweep - time.monotonic()
+                for fd in poller.wait(timeout):
+                    conn = conns.get(fd)
+                    if conn is not None:
+                        self._on_ready(conn)
+                    elif fd == listen_fd:
+                        if self._accepting:
+                            self._accept()
+                    elif fd == wake_fd:
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(4096)
+                    else:
+                        callback = callbacks.get(fd)
+                        if callback is not None:
+                            callback(fd)
+                if conns and time.monotonic() >= self._next_sweep:
+                    self._sweep()
+        finally:
+            self._stop_accepting()
+
+    def _accept(self) -> None:
+        listener = self.socket
+        now = time.monotonic()
+        for _ in range(64):
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    logger.warning(" * Cannot accept a connection: %s", exc.strerror)
+                    time.sleep(0.05)  # out of descriptors: avoid a busy loop until some close
+                return
+            self._open(sock, address, now)
+
+    def _open(self, sock: socket.socket, address: Any, now: float) -> None:
+        sock.setblocking(False)
+        if sock.family != socket.AF_UNIX:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self._conns:
+            self._next_sweep = now + self._sweep_interval()
+        if self.ssl_context is not None:
+            try:
+                sock = self.ssl_context.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+            except (OSError, ValueError):
+                sock.close()
+                return
+            conn = Connection(sock, address, now + self.tls_handshake_timeout)
+            conn.tls = True
+            conn.state = "handshake"
+            self._conns[conn.fd] = conn
+            self._handshake(conn)
+            return
+        conn = Connection(sock, address, now + self.keep_alive_timeout)
+        self._conns[conn.fd] = conn
+        self._read(conn)
+
+    def _on_ready(self, conn: Connection) -> None:
+        state = conn.state
+        if state == "read":
+            self._read(conn)
+        elif state == "handshake":
+            self._handshake(conn)
+        elif state == "linger":
+            self._linger_read(conn)
+
+    def _handshake(self, conn: Connection) -> None:
+        sock = conn.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._poller.watch(conn.fd)
+            return
+        except ssl.SSLWantWriteError:
+            self._poller.watch(conn.fd, write=True)
+            return
+        except ssl.SSLError as exc:
+            if exc.reason == "HTTP_REQUEST":
+                logger.info(
+                    "%s sent plain HTTP to this HTTPS server; use an https:// URL",
+                    conn.remote_addr,
+                )
+            else:
+                logger.info("%s: TLS handshake failed (%s)", conn.remote_addr, exc.reason or exc)
+            self.close_connection(conn)
+            return
+        except OSError:
+            self.close_connection(conn)
+            return
+        conn.state = "read"
+        conn.deadline = time.monotonic() + self.keep_alive_timeout
+        self._read(conn)
+
+    def _read(self, conn: Connection) -> None:
+        sock = conn.sock
+        try:
+            data = sock.recv(RECV_SIZE)
+            if conn.tls:
+                # TLS may hold decrypted bytes the kernel no longer reports as readable.
+                while (pending := sock.pending()) and len(data) < RECV_SIZE * 2:  # type: ignore[attr-defined]  # SSLSocket
+                    data += sock.recv(pending)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            self._poller.watch(conn.fd)
+            return
+        except ssl.SSLWantWriteError:
+            self._poller.watch(conn.fd, write=True)
+            return
+        except OSError:
+            self.close_connection(conn)
+            return
+        if not data:
+            self.close_connection(conn)
+            return
+        buffer = conn.buffer
+        if not buffer:
+            if data[0] == _TLS_RECORD_HANDSHAKE and not conn.tls and len(data) > 2 and data[1] == 3:
+                self._reject_tls_on_plain(conn)
+                return
+            conn.deadline = time.monotonic() + self.request_head_timeout
+        buffer += data
+        try:
+            head = self.next_head(conn)
+        except HTTPError as error:
+            self._reject(conn, error)
+            return
+        if head is None:
+            self._poller.watch(conn.fd)
+            return
+        self.dispatch(conn, head)
+
+    def dispatch(self, conn: Connection, head: RequestHead) -> None:
+        conn.state = "busy"
+        self._runner.submit(conn, head)
+
+    def next_head(self, conn: Connection) -> RequestHead | None:
+        """Parse the next complete head buffered on ``conn``; None while it is incomplete."""
+        buffer = conn.buffer
+        if buffer and buffer[0] in (13, 10):  # CR, LF
+            skip_blank_lines(buffer)
+            conn.scan = 0
+        stop, start = find_head_end(buffer, conn.scan)
+        if stop < 0:
+            check_partial_head(buffer)
+            conn.scan = max(0, len(buffer) - 3)
+            return None
+        raw = bytes(buffer[:stop])
+        del buffer[:start]
+        conn.scan = 0
+        return parse_head(raw)
+
+    def _reject(self, conn: Connection, error: HTTPError) -> None:
+        line = bytes(conn.buffer[: conn.buffer.find(b"\n")]).rstrip(b"\r")[:200]
+        log_rejected(conn.remote_addr, line.decode("latin-1"), error)
+        with contextlib.suppress(OSError):
+            conn.sock.send(error_response(error.status, error.reason, error.detail))
+        self._linger(conn)
+
+    def _reject_tls_on_plain(self, conn: Connection) -> None:
+        logger.info(
+            "%s tried to start a TLS (https://) connection to this plain HTTP server; "
+            "use an http:// URL or start the server with TLS",
+            conn.remote_addr,
+        )
+        error = HTTPError(400, "TLS handshake sent to a plain HTTP port")
+        with contextlib.suppress(OSError):
+            conn.sock.send(error_response(400, error.reason, error.detail))
+        self._linger(conn)
+
+    def _linger(self, conn: Connection) -> None:
+        """Stop writing, then drop what the client still sends until it closes (or a timeout).
+
+        Closing with unread input makes the kernel send a reset, and a reset can destroy our
+        response in the client's receive buffer before it is read.
+        """
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close_connection(conn)
+            return
+        conn.buffer.clear()
+        conn.deadline = time.monotonic() + self.linger_timeout
+        conn.state = "linger"
+        self._rearm(conn)
+
+    def _linger_read(self, conn: Connection) -> None:
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            self._poller.watch(conn.fd)
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._poller.watch(conn.fd)
+        else:
+            self.close_connection(conn)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for conn in list(self._conns.values()):
+            if conn.state == "busy" or conn.deadline > now:
+                continue
+            if conn.state == "read" and conn.buffer:
+                self._reject(conn, HTTPError(408, "the request head did not arrive in time"))
+            else:
+                if conn.state == "handshake":
+                    logger.info("%s: TLS handshake timed out", conn.remote_addr)
+                self.close_connection(conn)
+        self._next_sweep = now + self._sweep_interval()
+
+    def _sweep_interval(self) -> float:
+        shortest = min(
+            self.keep_alive_timeout,
+            self.request_head_timeout,
+            self.tls_handshake_timeout,
+            self.linger_timeout,
+        )
+        return max(0.02, min(0.5, shortest / 4))
+
+    # -- runner side ---------------------------------------------------------------------------
+
+    def serve_connection(self, conn: Connection, head: RequestHead) -> Outcome:
+        """Serve ``head`` and any pipelined requests after it (called by a runner)."""
+        if self.in_child and conn.tls:
+            # The child's TLS state diverges from the parent's copy: it cannot hand it back.
+            conn.reusable = False
+        while True:
+            handler = self.handler_class(self, conn, head)
+            if not handler.handle():
+                return "close" if handler._client_gone else handler.closing_mode()
+            if self.draining:
+                return "linger"
+            if conn.tls:
+                self._pull_tls_pending(conn)
+            try:
+                next_head = self.next_head(conn)
+            except HTTPError as error:
+                log_rejected(conn.remote_addr, "", error)
+                with contextlib.suppress(ClientDisconnected):
+                    send_all(
+                        conn.sock, error_response(error.status, error.reason, error.detail), 1.0
+                    )
+                return "linger"
+            if next_head is None:
+                return "keep"
+            head = next_head
+
+    def _pull_tls_pending(self, conn: Connection) -> None:
+        sock = conn.sock
+        with contextlib.suppress(OSError):
+            while (pending := sock.pending()) and len(conn.buffer) < RECV_SIZE * 2:  # type: ignore[attr-defined]  # SSLSocket
+                conn.buffer += sock.recv(pending)
+
+    def finish_connection(self, conn: Connection, outcome: Outcome) -> None:
+        """Give ``conn`` back to the loop after a request (callable from any thread)."""
+        if self._closed or not self._loop_running or (self.draining and outcome == "keep"):
+            if outcome != "close":
+                with contextlib.suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_WR)
+            self.close_connection(conn)
+            return
+        if outcome == "keep":
+            now = time.monotonic()
+            conn.deadline = now + (
+                self.request_head_timeout if conn.buffer else self.keep_alive_timeout
+            )
+            conn.state = "read"
+            self._rearm(conn)
+        elif outcome == "linger":
+            self._linger(conn)
+        else:
+            self.close_connection(conn)
+
+    def _rearm(self, conn: Connection) -> None:
+        try:
+            self._poller.watch(conn.fd)
+        except (OSError, ValueError):  # the poller closed under us: the server is stopping
+            self.close_connection(conn)
+
+    def close_connection(self, conn: Connection) -> None:
+        """Forget and close ``conn`` (callable from any thread)."""
+        if self._conns.pop(conn.fd, None) is not None and not self.in_child:
+            self._poller.forget(conn.fd)
+        with contextlib.suppress(OSError):
+            conn.sock.close()
+
+    def watch_fd(self, fd: int, callback: Callable[[int], None]) -> None:
+        """Call ``callback(fd)`` from the loop whenever ``fd`` is readable."""
+        self._callbacks[fd] = callback
+        self._poller.add_fixed(fd)
+
+    def unwatch_fd(self, fd: int) -> None:
+        self._callbacks.pop(fd, None)
+        self._poller.forget(fd)
+
+
+class ThreadedWSGIServer(BaseWSGIServer):
+    """Runs each request in a bounded pool of threads (``max_threads``)."""
+
+    multithread = True
+    max_threads = 64
+
+    def _make_runner(self) -> Runner:
+        return ThreadRunner(self, self.max_threads)
+
+
+class ForkingWSGIServer(BaseWSGIServer):
+    """Runs each request in a forked child; at most ``processes`` at once."""
+
+    multiprocess = True
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: WSGIApplication,
+        processes: int = 40,
+        handler: type[WSGIRequestHandler] | None = None,
+        passthrough_errors: bool = False,
+        ssl_context: Any = None,
+        fd: int | None = None,
+    ) -> None:
+        if not hasattr(os, "fork"):
+            raise ValueError("processes > 1 needs os.fork(), which this platform lacks")
+        self.max_children = processes
+        super().__init__(host, port, app, handler, passthrough_errors, ssl_context, fd)
+
+    def _make_runner(self) -> Runner:
+        return ForkRunner(self, self.max_children)
+
+
+def make_server(
+    host: str,
+    port: int,
+    app: WSGIApplication,
+    threaded: bool = False,
+    processes: int = 1,
+    request_handler: type[WSGIRequestHandler] | None = None,
+    passthrough_errors: bool = False,
+    ssl_context: Any = None,
+    fd: int | None = None,
+) -> BaseWSGIServer:
+    """Create the server ``threaded``/``processes`` ask for, bound (or on inherited ``fd``).
+
+    Raises ValueError for ``threaded=True`` with ``processes > 1``, TypeError for a non-int port.
+    """
+    check_port(port)
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be an integer >= 1, got {processes!r}")
+    if threaded and processes > 1:
+        raise ValueError(
+            "cannot have a multi-threaded and multi-process server (threaded=True, processes>1)"
+        )
+    if threaded:
+        return ThreadedWSGIServer(
+            host, port, app, request_handler, passthrough_errors, ssl_context, fd
+        )
+    if processes > 1:
+        return ForkingWSGIServer(
+            host, port, app, processes, request_handler, passthrough_errors, ssl_context, fd
+        )
+    return BaseWSGIServer(host, port, app, request_handler, passthrough_errors, ssl_context, fd)
+
+
+def _as_ssl_context(value: Any) -> ssl.SSLContext | None:
+    if value is None or isinstance(value, ssl.SSLContext):
+        return value
+    try:
+        from ._tls import as_ssl_context
+    except ImportError:
+        raise TypeError(
+            f"ssl_context must be an ssl.SSLContext, a (cert, key) tuple or 'adhoc'; got {value!r}"
+        ) from None
+    return as_ssl_context(value)

@@ -1,0 +1,232 @@
+"""Where a complete request runs: inline in the loop, in a bounded thread pool, or in a child.
+
+Every runner calls ``server.serve_connection(conn, head)`` and hands the outcome back with
+``server.finish_connection``; the I/O loop never waits on an application."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from queue import SimpleQueue
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from ._http import RequestHead
+from ._log import logger
+
+if TYPE_CHECKING:
+    from ._server import BaseWSGIServer, Connection
+
+Outcome = Literal["keep", "close", "linger"]
+_OUTCOME_CODES: dict[bytes, Outcome] = {b"K": "keep", b"C": "close", b"L": "linger"}
+
+
+class Runner(Protocol):
+    def submit(self, conn: Connection, head: RequestHead) -> None: ...
+
+    def wait_idle(self, timeout: float) -> bool: ...
+
+    def stop(self) -> None: ...
+
+
+def run_guarded(server: BaseWSGIServer, conn: Connection, head: RequestHead) -> Outcome:
+    """Serve ``conn``; a failure of the server's own code is logged and closes the connection.
+
+    With ``passthrough_errors`` the exception is re-raised, as Werkzeug does.
+    """
+    try:
+        return server.serve_connection(conn, head)
+    except Exception:  # the boundary between the server and a (possibly user-supplied) handler
+        server.close_connection(conn)
+        if server.passthrough_errors:
+            raise
+        logger.error("Error in the request handler:\n%s", traceback.format_exc())
+    except BaseException:
+        server.close_connection(conn)
+        raise
+    return "close"
+
+
+class InlineRunner:
+    """The base server: the app runs in the loop's thread, one request at a time."""
+
+    def __init__(self, server: BaseWSGIServer) -> None:
+        self._server = server
+        self.busy = False
+
+    def submit(self, conn: Connection, head: RequestHead) -> None:
+        self.busy = True
+        try:
+            outcome = run_guarded(self._server, conn, head)
+        finally:
+            self.busy = False
+        self._server.finish_connection(conn, outcome)
+
+    def wait_idle(self, timeout: float) -> bool:
+        return True
+
+    def stop(self) -> None:
+        pass
+
+
+class ThreadRunner:
+    """A pool of at most ``max_threads`` threads, started as load needs them and then reused."""
+
+    def __init__(self, server: BaseWSGIServer, max_threads: int) -> None:
+        self._server = server
+        self._max = max_threads
+        self._queue: SimpleQueue[tuple[Connection, RequestHead] | None] = SimpleQueue()
+        self._threads = 0
+        self._active = 0
+        self._cond = threading.Condition()
+
+    def submit(self, conn: Connection, head: RequestHead) -> None:
+        with self._cond:
+            self._active += 1
+            spawn = self._active > self._threads and self._threads < self._max
+            if spawn:
+                self._threads += 1
+        if spawn:
+            name = f"wsgidev-worker-{self._threads}"
+            threading.Thread(target=self._work, name=name, daemon=True).start()
+        self._queue.put((conn, head))
+
+    def _work(self) -> None:
+        server = self._server
+        get = self._queue.get
+        try:
+            while (item := get()) is not None:
+                conn, head = item
+                try:
+                    server.finish_connection(conn, run_guarded(server, conn, head))
+                finally:
+                    with self._cond:
+                        self._active -= 1
+                        if self._active == 0:
+                            self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._threads -= 1
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._active:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def stop(self) -> None:
+        for _ in range(self._threads):
+            self._queue.put(None)
+
+
+@dataclass(slots=True)
+class _Child:
+    pid: int
+    conn: Connection
+    data: bytearray = field(default_factory=bytearray)
+
+
+class ForkRunner:
+    """At most ``processes`` children, one per request; more requests wait for a free slot.
+
+    The child writes back over a pipe whether the connection stays open and the bytes it read
+    past the request (a pipelined next request), so the parent's loop keeps the connection.
+    """
+
+    def __init__(self, server: BaseWSGIServer, processes: int) -> None:
+        self._server = server
+        self._max = processes
+        self._children: dict[int, _Child] = {}
+        self._waiting: deque[tuple[Connection, RequestHead]] = deque()
+
+    def submit(self, conn: Connection, head: RequestHead) -> None:
+        if len(self._children) >= self._max:
+            self._waiting.append((conn, head))
+            return
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child; covered through its effects
+            os.close(read_fd)
+            self._child(conn, head, write_fd)
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        self._children[read_fd] = _Child(pid, conn)
+        self._server.watch_fd(read_fd, self._on_pipe)
+
+    def _child(
+        self, conn: Connection, head: RequestHead, write_fd: int
+    ) -> None:  # pragma: no cover
+        status = 1
+        try:
+            # Ctrl+C goes to the whole process group: the parent decides when children stop.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self._server.in_child = True
+            try:
+                outcome = self._server.serve_connection(conn, head)
+            except Exception:
+                logger.error("Error in the request handler:\n%s", traceback.format_exc())
+                outcome = "close"
+            message = outcome[0].upper().encode() + bytes(conn.buffer)
+            view = memoryview(message)
+            while view:
+                view = view[os.write(write_fd, view) :]
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(status)
+
+    def _on_pipe(self, fd: int) -> None:
+        child = self._children[fd]
+        while True:
+            try:
+                block = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            if not block:
+                break
+            child.data += block
+        self._reap(fd)
+
+    def _reap(self, fd: int) -> None:
+        child = self._children.pop(fd)
+        self._server.unwatch_fd(fd)
+        os.close(fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child.pid, 0)
+        outcome = _OUTCOME_CODES.get(bytes(child.data[:1]), "close")
+        child.conn.buffer[:] = child.data[1:]
+        self._server.finish_connection(child.conn, outcome)
+        while self._waiting and len(self._children) < self._max:
+            conn, head = self._waiting.popleft()
+            self._server.dispatch(conn, head)
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        self._waiting.clear()
+        while self._children:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            ready, _, _ = select.select(list(self._children), [], [], remaining)
+            for fd in ready:
+                self._on_pipe(fd)
+        return True
+
+    def stop(self) -> None:
+        for fd, child in list(self._children.items()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+            self._reap(fd)
