@@ -934,3 +934,16 @@ def test_passes_wsgiref_validator(
         warnings.simplefilter("error")
         response = call_app(app, path, method=method, headers=headers, **extra)
     assert response.code in (200, 206, 301, 304, 404, 405, 412, 416)
+
+
+def test_disallow_applies_to_single_file_exports_by_name(tree: Tree) -> None:
+    app = SharedDataMiddleware(
+        fallback, {"/code.py": str(tree.public / "code.py")}, disallow="*.py"
+    )
+    assert is_fallback(call_app(app, "/code.py"))
+
+
+def test_very_long_paths_fall_through_and_are_not_remembered(app: SharedDataMiddleware) -> None:
+    for path in ("/static/" + "a" * 5000, "/static/" + "a/" * 3000 + "x", "/api/" + "b" * 100_000):
+        assert is_fallback(call_app(app, path))
+    assert all(len(key) <= shared_data_module.CACHED_PATH_LIMIT for key in app._found)

@@ -263,6 +263,8 @@ class StaticFinder:
         if not self.options.follow_symlinks and where.segments and not _is_inside(candidate, root):
             return None
         name = where.relative or os.path.basename(candidate)
+        if not where.segments and self.options.is_disallowed(name):
+            return None  # a single-file export or the export's own index, checked by name
         return self._describe(
             name, candidate, info, root if os.path.isdir(root) else os.path.dirname(root)
         )

@@ -36,6 +36,7 @@ __all__ = ["SharedDataMiddleware"]
 # so new precompressed siblings and swapped symlinks are noticed.
 REFIND_AFTER = 2.0
 CACHE_LIMIT = 4096  # URL paths remembered; the cache starts over when full
+CACHED_PATH_LIMIT = 1024  # longer paths are looked up each time rather than kept
 _ALLOW = ("Allow", "GET, HEAD")
 _SAFE_URL_CHARS = "/!$&'()*+,;=:@-._~"
 
@@ -131,7 +132,7 @@ class SharedDataMiddleware:
 
     def _find(self, path: str) -> Found:
         found = self._finder.find(path)
-        if isinstance(found, StaticFile) or found is NOT_OURS:
+        if (isinstance(found, StaticFile) or found is NOT_OURS) and len(path) <= CACHED_PATH_LIMIT:
             if len(self._found) >= CACHE_LIMIT:
                 self._found.clear()
             self._found[path] = found
