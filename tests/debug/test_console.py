@@ -276,3 +276,11 @@ def test_pasted_code_with_blank_lines_inside_a_function(frame_console: Console) 
     result = frame_console.run(pasted)
     assert text_of(result.html) == "42"
     assert not result.more
+
+
+def test_dump_masks_names_that_look_secret_but_the_name_shows_it() -> None:
+    console = Console({"password": "hunter2", "api_token": "t0k3n", "count": 3}, {})
+    out = run(console, "dump()")
+    assert "hunter2" not in out and "t0k3n" not in out
+    assert "********" in out and "masked" in out
+    assert text_of(run(console, "password")) == "'hunter2'"

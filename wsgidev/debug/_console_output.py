@@ -15,6 +15,8 @@ from pygments import highlight as pygments_highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, PythonTracebackLexer
 
+from wsgidev.debug._reprs import MASK, looks_secret
+
 # A repr longer than this is shown cut, the rest behind "show more".
 REPR_VISIBLE = 1_000
 # Past this the rest is not even sent: a 10 MB repr would freeze the browser tab.
@@ -162,8 +164,31 @@ def render_dump(obj: object, *, show_all: bool = False) -> Markup:
     return render_table(title, items, note)
 
 
+class _Masked:
+    """Stands for a value whose name looks like a secret, as on the traceback page."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return MASK
+
+
 def render_locals(namespace: Mapping[str, Any], hidden: Iterable[str]) -> Markup:
-    """``dump()`` without arguments: the names visible in this console, helpers left out."""
+    """``dump()`` without arguments: the names visible in this console, helpers left out.
+
+    Values whose names look like secrets are masked as on the page (a screenshot of the console
+    should not leak them); typing the name shows the value.
+    """
     skip = set(hidden)
-    items = sorted((k, v) for k, v in namespace.items() if k not in skip)
-    return render_table("Local variables in this frame", items)
+    items: list[tuple[str, object]] = [
+        (name, _Masked() if looks_secret(name) else value)
+        for name, value in sorted(namespace.items())
+        if name not in skip
+    ]
+    masked = sum(isinstance(value, _Masked) for _, value in items)
+    note = (
+        f"{masked} value(s) masked because the name looks secret; type the name to see it."
+        if masked
+        else ""
+    )
+    return render_table("Local variables in this frame", items, note)
