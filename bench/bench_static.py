@@ -270,7 +270,16 @@ _SIZE = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "KB": 1024, "MB": 1024**2, "GB": 1
 
 def run_wrk(url: str, duration: float, connections: int, header: str | None) -> tuple[float, float]:
     """(requests/s, MB/s) from one wrk run pinned to CPU 1."""
-    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", url]
+    command = [
+        "taskset",
+        "-c",
+        "1",
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        url,
+    ]
     if header:
         command[5:5] = ["-H", header]
     output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30).stdout
@@ -344,6 +353,11 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help="skip the network part")
     parser.add_argument("--network", action="store_true", help="skip the in-process part")
     parser.add_argument(
+        "--servers",
+        default="gunicorn,wsgidev,werkzeug",
+        help="comma-separated servers for the network part (gunicorn runs every middleware)",
+    )
+    parser.add_argument(
         "--serve", nargs=4, metavar=("KIND", "CANDIDATE", "ROOT", "PORT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -359,10 +373,9 @@ def main() -> None:
         if not args.in_process:
             if shutil.which("wrk") is None or shutil.which("taskset") is None:
                 sys.exit("the network part needs wrk and taskset (apt-get install wrk util-linux)")
-            setups = [("gunicorn", c) for c in CANDIDATES] + [
-                ("wsgidev", "wsgidev"),
-                ("werkzeug", "werkzeug"),
-            ]
+            servers = args.servers.split(",")
+            setups = [("gunicorn", c) for c in CANDIDATES if "gunicorn" in servers]
+            setups += [(s, s) for s in ("wsgidev", "werkzeug") if s in servers]
             print_network(network(str(directory), args.rounds, args.duration, setups))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
