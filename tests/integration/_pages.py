@@ -139,3 +139,14 @@ def _directive(csp: str, name: str) -> str:
         if part.strip().startswith(name):
             return part
     return ""
+
+
+def frame_id_of(html: str, function: str) -> str:
+    """The ``data-frame-id`` of the (last) frame on the page whose element names ``function``."""
+    found = ""
+    for segment in html.split('data-frame-id="')[1:]:
+        frame_id, _, rest = segment.partition('"')
+        if re.search(rf"\b{re.escape(function)}\b", rest.split("data-frame-id=", 1)[0]):
+            found = frame_id
+    assert found, f"no frame of {function}() on the page"
+    return found

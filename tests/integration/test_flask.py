@@ -10,10 +10,18 @@ import pytest
 import requests
 
 from tests.conftest import LiveServer, start_live_server
-from tests.integration._pages import BROWSER_HEADERS, assert_traceback_page, fetch_assets
+from tests.integration._pages import (
+    BROWSER_HEADERS,
+    assert_traceback_page,
+    body_attributes,
+    fetch_assets,
+    frame_id_of,
+)
 from tests.integration.conftest import StaticTree, make_static_tree, shared_server
 
 pytestmark = pytest.mark.live
+
+PIN = "135-792-468"
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +31,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> StaticTree:
 
 @pytest.fixture(scope="module")
 def server(site: StaticTree) -> Iterator[LiveServer]:
-    with shared_server(
-        start_live_server("flask_app", "--debugger", "--static", f"/assets={site.root}")
-    ) as live:
+    live = start_live_server(
+        "flask_app",
+        "--debugger",
+        "--static",
+        f"/assets={site.root}",
+        env={"WSGIDEV_DEBUG_PIN": PIN},
+    )
+    with shared_server(live):
         yield live
 
 
@@ -158,4 +171,40 @@ def test_error_is_plain_text_for_clients_that_do_not_ask_for_html(
 
 
 def test_debugger_pin_is_printed_at_startup(server: LiveServer) -> None:
-    server.wait_for(r" \* Debugger PIN: \d{3}-\d{3}-\d{3}", timeout=5)
+    server.wait_for(rf" \* Debugger PIN: {PIN}", timeout=5)
+
+
+def test_console_runs_code_in_the_failing_flask_view(
+    server: LiveServer, session: requests.Session
+) -> None:
+    page = session.get(server.url + "/orders/42/charge", headers=BROWSER_HEADERS, timeout=10)
+    secret = body_attributes(page.text).get("data-secret") or ""
+    frame = frame_id_of(page.text, "charge_order")
+    endpoint = server.url + "/orders/42/charge?__debugger__=yes"
+    browser = {"Origin": server.url, "Sec-Fetch-Site": "same-origin"}
+
+    refused = session.post(
+        endpoint, data={"cmd": "order_id", "frm": frame, "s": secret}, headers=browser, timeout=10
+    )
+    assert refused.status_code in (401, 403), "code ran before the PIN was given"
+    auth = session.post(
+        endpoint, data={"cmd": "pinauth", "pin": PIN, "s": secret}, headers=browser, timeout=10
+    )
+    assert auth.status_code == 200, auth.text
+    assert auth.json()["auth"] is True
+
+    answer = session.post(
+        endpoint,
+        data={"cmd": "order_id * 2", "frm": frame, "s": secret},
+        headers=browser,
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    assert "84" in answer.json()["html"]
+    path = session.post(
+        endpoint,
+        data={"cmd": "environ['PATH_INFO']", "frm": frame, "s": secret},
+        headers=browser,
+        timeout=10,
+    )
+    assert "/orders/42/charge" in path.json()["html"]
