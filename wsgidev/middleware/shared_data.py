@@ -155,13 +155,7 @@ class SharedDataMiddleware:
                     variant = file.encoded[coding]
         failed = _failed_precondition(file, variant, environ)
         if failed is not None:
-            if failed == 304:
-                headers = list(variant.headers_304)
-                if file.max_age is not None:
-                    headers.append(("Expires", self._expires_header(file.max_age)))
-                start_response("304 Not Modified", headers)
-                return []
-            return _plain(start_response, "412 Precondition Failed", file, [("ETag", variant.etag)])
+            return self._precondition_answer(failed, file, variant, start_response)
         headers = list(variant.headers_200)
         if file.max_age is not None:
             headers.append(("Expires", self._expires_header(file.max_age)))
@@ -178,6 +172,18 @@ class SharedDataMiddleware:
             return self._vanished(environ, start_response)
         start_response("200 OK", headers)
         return body
+
+    def _precondition_answer(
+        self, code: int, file: StaticFile, variant: Variant, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """304 with the validators and caching headers and no body (RFC 9110 15.4.5), or 412."""
+        if code == 412:
+            return _plain(start_response, "412 Precondition Failed", file, [("ETag", variant.etag)])
+        headers = list(variant.headers_304)
+        if file.max_age is not None:
+            headers.append(("Expires", self._expires_header(file.max_age)))
+        start_response("304 Not Modified", headers)
+        return []
 
     def _partial(
         self,
