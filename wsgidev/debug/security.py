@@ -7,30 +7,55 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import json
-import os
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from wsgidev._log import ensure_handler, logger
 from wsgidev._types import WSGIEnvironment
+from wsgidev.debug._pin import (
+    PIN_ENV_VAR,
+    app_key,
+    get_pin_and_cookie_name,
+    load_pin_record,
+    normalize_pin,
+    pin_cookie_name,
+)
+from wsgidev.debug._trust import (
+    DEFAULT_TRUSTED_HOSTS,
+    Network,
+    client_is_trusted,
+    host_is_trusted,
+    is_loopback_host,
+    normalize_trusted_host,
+    origin_matches_host,
+    parse_networks,
+    split_host,
+)
 
-PIN_ENV_VAR = "WSGIDEV_DEBUG_PIN"
+__all__ = [
+    "DEFAULT_TRUSTED_HOSTS",
+    "MAX_PIN_FAILURES",
+    "PIN_COOKIE_MAX_AGE",
+    "PIN_ENV_VAR",
+    "DebuggerSecurity",
+    "Refusal",
+    "client_is_trusted",
+    "get_pin_and_cookie_name",
+    "host_is_trusted",
+    "is_loopback_host",
+    "parse_networks",
+    "prepare_for_serving",
+]
+
 # A correct PIN is remembered for a working day, not a week (Werkzeug keeps it 7 days).
 PIN_COOKIE_MAX_AGE = 8 * 60 * 60
 # Wrong PINs tolerated within PIN_COOKIE_MAX_AGE before the debugger locks until restart.
 MAX_PIN_FAILURES = 10
-DEFAULT_TRUSTED_HOSTS = ("localhost", ".localhost", "127.0.0.1", "[::1]")
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 RefusalReason = Literal[
     "method", "host", "cross-site", "client", "secret", "restarted", "pin", "locked"
 ]
@@ -45,127 +70,6 @@ class Refusal:
     status: int
     reason: RefusalReason
     message: str
-
-
-# -- the PIN and its cookie key, kept per app in the user's cache ----------------------------
-
-
-def user_cache_dir() -> Path:
-    """The per-user cache folder (XDG on Unix, Library/Caches on macOS, LOCALAPPDATA on Windows)."""
-    if sys.platform == "win32":  # pragma: no cover - not tested on this platform
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":  # pragma: no cover
-        base = str(Path.home() / "Library" / "Caches")
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "wsgidev"
-
-
-def app_key(app: object) -> str:
-    """A stable, non-secret name for ``app`` in this project: the same in every reloaded child.
-
-    The program and working directory are part of it, so two projects that both serve a
-    ``flask.Flask`` instance get different PINs.
-    """
-    module = getattr(app, "__module__", None) or type(app).__module__
-    name = getattr(app, "__qualname__", None) or type(app).__qualname__
-    module_file = getattr(sys.modules.get(module), "__file__", None) or ""
-    program = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    facts = "\0".join([module, name, module_file, program, os.getcwd()])
-    return hashlib.sha256(facts.encode("utf-8", "surrogatepass")).hexdigest()[:20]
-
-
-def generate_pin() -> str:
-    """Nine random digits grouped as ``123-456-789``, from the OS's CSPRNG."""
-    digits = f"{secrets.randbelow(10**9):09d}"
-    return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
-
-
-@dataclass(frozen=True, slots=True)
-class PinRecord:
-    """What the private per-app file holds: the PIN and the key that signs its cookie."""
-
-    pin: str
-    cookie_key: bytes
-
-
-def _read_private_record(path: Path) -> PinRecord | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
-        # Only a file that is ours and unreadable by others may hold the PIN.
-        owned = not hasattr(os, "getuid") or info.st_uid == os.getuid()
-        if not owned or info.st_mode & 0o077:
-            return None
-        try:
-            data = json.loads(file.read(4096))
-            return PinRecord(str(data["pin"]), bytes.fromhex(data["cookie_key"]))
-        except (ValueError, KeyError, TypeError):
-            return None
-
-
-def _write_private_record(path: Path, record: PinRecord) -> PinRecord:
-    """Create ``path`` (mode 0600) unless another process won the race; return the stored record."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    payload = json.dumps({"pin": record.pin, "cookie_key": record.cookie_key.hex()})
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(payload)
-        try:
-            os.link(tmp, path)  # atomic, and never replaces a file a sibling process just wrote
-        except FileExistsError:
-            existing = _read_private_record(path)
-            if existing is not None:
-                return existing
-            os.replace(tmp, path)  # the old file was unsafe: take its place
-    finally:
-        tmp.unlink(missing_ok=True)
-    return record
-
-
-def load_pin_record(app: object) -> PinRecord:
-    """The app's PIN and cookie key: read from the private cache file, created on first use.
-
-    Falls back to a PIN kept in memory (a new one each start) when the cache is not writable.
-    """
-    path = user_cache_dir() / "pins" / f"{app_key(app)}.json"
-    record = _read_private_record(path)
-    if record is not None:
-        return record
-    fresh = PinRecord(generate_pin(), secrets.token_bytes(32))
-    try:
-        return _write_private_record(path, fresh)
-    except OSError as exc:
-        logger.warning(
-            " * Cannot keep the debugger PIN in %s (%s); it changes at each start.", path, exc
-        )
-        return fresh
-
-
-def get_pin_and_cookie_name(app: object) -> tuple[str | None, str]:
-    """Return ``(pin, cookie_name)`` for ``app``; ``pin`` is None when ``WSGIDEV_DEBUG_PIN=off``.
-
-    ``WSGIDEV_DEBUG_PIN`` sets the PIN; otherwise it is random and kept in a private file under
-    the user's cache folder, so it survives reloader restarts but cannot be derived from facts
-    about the machine.
-    """
-    cookie_name = f"__wsgidev_pin_{app_key(app)[:12]}"
-    override = os.environ.get(PIN_ENV_VAR, "").strip()
-    if override.lower() == "off":
-        return None, cookie_name
-    if override:
-        return override, cookie_name
-    return load_pin_record(app).pin, cookie_name
-
-
-def normalize_pin(value: str) -> str:
-    """Compare PINs without the grouping dashes or spaces a person may type or leave out."""
-    return "".join(ch for ch in value if ch not in "- \t")
 
 
 # -- per-instance secret: the page proves it came from this server ---------------------------
@@ -189,90 +93,6 @@ def check_secret(given: str | None, current: str) -> SecretVerdict:
     if len(given) == len(current) and given[:8] == current[:8]:
         return "restarted"
     return "wrong"
-
-
-# -- Host, Origin, Sec-Fetch-Site, client address --------------------------------------------
-
-
-def _split_host(value: str) -> tuple[str, str]:
-    """``[::1]:5000`` -> (``[::1]``, ``5000``); ``Example.COM.`` -> (``example.com``, ``""``)."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        if end == -1:
-            return value, ""
-        host, rest = value[: end + 1], value[end + 1 :]
-        return host, rest[1:] if rest.startswith(":") else ""
-    if value.count(":") > 1:  # a bare IPv6 literal
-        return f"[{value}]", ""
-    host, _, port = value.partition(":")
-    return host.rstrip("."), port
-
-
-def normalize_trusted_host(entry: str) -> str:
-    """``*.example.com`` -> ``.example.com``; ``::1`` -> ``[::1]``; lowercase, no port."""
-    entry = entry.strip().lower()
-    if entry.startswith("*."):
-        entry = entry[1:]
-    if entry.startswith("."):
-        return "." + _split_host(entry[1:])[0]
-    return _split_host(entry)[0]
-
-
-def host_is_trusted(host_header: str | None, trusted: Iterable[str]) -> bool:
-    """Whether the ``Host`` header names a trusted host; ``.example.com`` also matches subdomains."""
-    if not host_header:
-        return False
-    host, _ = _split_host(host_header)
-    for entry in trusted:
-        allowed = normalize_trusted_host(entry)
-        if allowed.startswith("."):
-            if host == allowed[1:] or host.endswith(allowed):
-                return True
-        elif host == allowed:
-            return True
-    return False
-
-
-def _origin_matches_host(origin: str, host_header: str, scheme: str) -> bool:
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    default = {"http": "80", "https": "443"}
-    origin_host, origin_port = _split_host(parts.netloc)
-    host, port = _split_host(host_header)
-    return (
-        parts.scheme == scheme
-        and origin_host == host
-        and (origin_port or default[parts.scheme]) == (port or default.get(scheme, ""))
-    )
-
-
-def parse_networks(values: Iterable[str | Network] | None) -> tuple[Network, ...]:
-    """Parse ``trusted_clients=``: addresses or networks; raises ValueError naming the argument."""
-    if values is None:
-        return ()
-    if isinstance(values, str):
-        values = [values]
-    networks: list[Network] = []
-    for value in values:
-        try:
-            networks.append(ipaddress.ip_network(value, strict=False))
-        except ValueError as exc:
-            raise ValueError(f"trusted_clients: {value!r} is not an address or network") from exc
-    return tuple(networks)
-
-
-def client_is_trusted(remote_addr: str | None, networks: tuple[Network, ...]) -> bool:
-    if not networks:
-        return True
-    try:
-        address = ipaddress.ip_address((remote_addr or "").split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks)
 
 
 # -- the policy one DebuggedApplication holds -------------------------------------------------
@@ -316,7 +136,7 @@ class DebuggerSecurity:
             if self.pin_security:
                 self._pin, self._cookie_name = get_pin_and_cookie_name(self.app)
             else:
-                self._cookie_name = f"__wsgidev_pin_{app_key(self.app)[:12]}"
+                self._cookie_name = pin_cookie_name(self.app)
             # The cookie key lives beside the PIN; without a PIN no cookie is ever needed.
             self._cookie_key = load_pin_record(self.app).cookie_key if self._pin else b""
             self._loaded = True
@@ -372,12 +192,12 @@ class DebuggerSecurity:
                 400,
                 "host",
                 f"The debugger does not answer requests for host {shown!r}. To allow it, add it "
-                f"to the debugger's trusted hosts: app.trusted_hosts.append({_split_host(host or '')[0]!r}).",
+                f"to the debugger's trusted hosts: app.trusted_hosts.append({split_host(host or '')[0]!r}).",
             )
         if environ.get("HTTP_SEC_FETCH_SITE", "").lower() in ("cross-site", "same-site"):
             return Refusal(403, "cross-site", "The debugger refuses requests sent by another site.")
         origin = environ.get("HTTP_ORIGIN")
-        if origin is not None and not _origin_matches_host(
+        if origin is not None and not origin_matches_host(
             origin, host or "", environ.get("wsgi.url_scheme", "http")
         ):
             return Refusal(
@@ -480,19 +300,6 @@ def _read_cookie(header: str, name: str) -> str | None:
         if sep and key == name:
             return value.strip().strip('"')
     return None
-
-
-def is_loopback_host(hostname: str) -> bool:
-    """Whether ``run_simple``'s host only accepts connections from this machine."""
-    if hostname.startswith("unix://"):
-        return True
-    name = hostname.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def prepare_for_serving(debugger: object, hostname: str) -> None:
