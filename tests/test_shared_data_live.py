@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import wsgidev.serving
-from tests.conftest import ROOT, LiveServer, start_live_server
+from tests.conftest import ROOT, RUNNING_ON, LiveServer
 
 pytestmark = pytest.mark.live
 
@@ -102,6 +102,17 @@ def _gunicorn_command() -> list[str]:
     return [*command, "tests.apps.static_files:app"]
 
 
+# wsgidev's threaded server through the agreed make_server, in its own process like the others.
+_WSGIDEV_SERVE = """
+from wsgidev._server import make_server
+from tests.apps.static_files import app
+server = make_server("127.0.0.1", 0, app, threaded=True)
+print(f" * Running on http://127.0.0.1:{server.port}", flush=True)
+server.serve_forever()
+server.server_close()
+"""
+
+
 @pytest.fixture(scope="module", params=SERVER_KINDS)
 def server(request: pytest.FixtureRequest, static_root: Path) -> Iterator[LiveServer]:
     # An unclosed file shows up as a ResourceWarning in the server's log.
@@ -125,9 +136,7 @@ def server(request: pytest.FixtureRequest, static_root: Path) -> Iterator[LiveSe
         ]
         started = _start(command, r"Serving on (?P<url>http://127\.0\.0\.1:\d+)", env)
     else:
-        if _wsgidev_server_missing():
-            pytest.skip("wsgidev.serving.run_simple is not built yet")
-        started = start_live_server("static_files", "--threaded", env=env)
+        started = _start([sys.executable, "-c", _WSGIDEV_SERVE], RUNNING_ON.pattern, env)
     try:
         yield started
     finally:
