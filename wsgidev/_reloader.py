@@ -41,9 +41,9 @@ OPTIONS_ENV = "WSGIDEV_RELOADER_OPTIONS"
 TARGET_ENV = "WSGIDEV_RELOADER_TARGET"
 BOOTSTRAP = "from wsgidev._reloader_child import main; main()"
 
-# After Ctrl+C the child finishes its in-flight requests; past this it is interrupted again,
-# and past KILL_SECONDS more it is killed. A second Ctrl+C skips both waits.
-GRACE_SECONDS = 3.0
+# After Ctrl+C the child finishes its in-flight requests (the server allows 5 s); past this it
+# is interrupted again, and past KILL_SECONDS more it is killed. A second Ctrl+C skips both.
+GRACE_SECONDS = 6.0
 KILL_SECONDS = 3.0
 # An unanswered line waiting on the terminal this long is ours (nobody else, e.g. pdb, read it).
 STDIN_CLAIM_SECONDS = 0.3

@@ -115,8 +115,20 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
     finally:
         stop.set()
     if restart.is_set():
+        _finish_in_flight(server)
         server.server_close()
         sys.exit(RESTART_EXIT_CODE)
+
+
+def _finish_in_flight(server: Any) -> None:
+    """Let requests already accepted finish (bounded) before this process exits.
+
+    ``shutdown()`` only stops the loop; the server's own graceful stop (what Ctrl+C does) also
+    waits for busy requests. New connections meanwhile wait in the backlog for the next child.
+    """
+    drain = getattr(server, "_stop_gracefully", None)
+    if callable(drain):
+        drain()
 
 
 def serve_startup_error(exc: Exception, options: ReloaderOptions) -> None:
@@ -189,8 +201,11 @@ def startup_error_app(exc: BaseException, text: str, options: ReloaderOptions) -
 
 def _without_bootstrap(tb: TracebackType | None) -> TracebackType | None:
     """Drop the frames of this module and runpy: the user's traceback starts at their code."""
-    internal = (os.path.abspath(__file__), os.path.abspath(runpy.__file__))
-    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in internal:
+    internal = {os.path.abspath(__file__), os.path.abspath(runpy.__file__)}
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not (filename.startswith("<frozen runpy") or os.path.abspath(filename) in internal):
+            break
         tb = tb.tb_next
     return tb
 
