@@ -90,6 +90,24 @@ def find_head_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int]:
     return match.start(), match.end()
 
 
+def read_head(buffer: bytearray, scan: int = 0) -> tuple[RequestHead | None, int]:
+    """Take the next complete head out of ``buffer``; return it (or None) and the next ``scan``.
+
+    Feed it the same ``buffer`` as bytes arrive, with the ``scan`` it returned last time, so each
+    call searches only new bytes. Raises HTTPError as soon as the head is known to be bad.
+    """
+    if buffer and buffer[0] in (13, 10):  # CR, LF
+        skip_blank_lines(buffer)
+        scan = 0
+    stop, start = find_head_end(buffer, scan)
+    if stop < 0:
+        check_partial_head(buffer)
+        return None, max(0, len(buffer) - 3)
+    head = parse_head(bytes(buffer[:stop]))
+    del buffer[:start]
+    return head, 0
+
+
 def check_partial_head(buffer: bytes | bytearray) -> None:
     """Raise 414/431 as soon as an incomplete head is already past a limit."""
     newline = buffer.find(b"\n", 0, MAX_REQUEST_LINE + 2)

@@ -27,10 +27,7 @@ from ._http import (
     ClientDisconnected,
     HTTPError,
     RequestHead,
-    check_partial_head,
-    find_head_end,
-    parse_head,
-    skip_blank_lines,
+    read_head,
 )
 from ._http_io import send_all
 from ._http_log import wants_colour
@@ -631,19 +628,8 @@ class BaseWSGIServer:
 
     def next_head(self, conn: Connection) -> RequestHead | None:
         """Parse the next complete head buffered on ``conn``; None while it is incomplete."""
-        buffer = conn.buffer
-        if buffer and buffer[0] in (13, 10):  # CR, LF
-            skip_blank_lines(buffer)
-            conn.scan = 0
-        stop, start = find_head_end(buffer, conn.scan)
-        if stop < 0:
-            check_partial_head(buffer)
-            conn.scan = max(0, len(buffer) - 3)
-            return None
-        raw = bytes(buffer[:stop])
-        del buffer[:start]
-        conn.scan = 0
-        return parse_head(raw)
+        head, conn.scan = read_head(conn.buffer, conn.scan)
+        return head
 
     def _reject(self, conn: Connection, error: HTTPError) -> None:
         line = bytes(conn.buffer[: conn.buffer.find(b"\n")]).rstrip(b"\r")[:200]
