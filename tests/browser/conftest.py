@@ -109,7 +109,9 @@ def browser_page(chromium_context: Any) -> Iterator[WatchedPage]:
     watched = WatchedPage(page)
     page.on(
         "console",
-        lambda message: watched.console_errors.append(message.text) if message.type == "error" else None,
+        lambda message: (
+            watched.console_errors.append(message.text) if message.type == "error" else None
+        ),
     )
     page.on("pageerror", lambda error: watched.page_errors.append(str(error)))
     try:

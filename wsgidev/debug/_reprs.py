@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from functools import lru_cache
+from urllib.parse import unquote
 
 MASK = "********"
 # A repr longer than this is cut; the page says how long it was.
@@ -42,6 +43,29 @@ def looks_secret(name: str) -> bool:
     if _SECRET_SUBSTRINGS.search(lowered) or _SECRET_SUBSTRINGS.search(lowered.replace("_", "")):
         return True
     return any(word in _SECRET_WORDS for word in _WORD_SPLIT.split(lowered))
+
+
+# Environ keys whose values carry a query string that may hold ``?token=...``.
+URI_KEYS = frozenset({"QUERY_STRING", "REQUEST_URI", "RAW_URI"})
+
+
+def mask_query(query: str) -> str:
+    """Replace the values of secret-looking parameters, keeping the rest byte for byte."""
+    parts = []
+    for part in query.split("&"):
+        name, eq, _value = part.partition("=")
+        if eq and looks_secret(unquote(name)):
+            part = f"{name}={MASK}"
+        parts.append(part)
+    return "&".join(parts)
+
+
+def mask_uri(key: str, value: str) -> str:
+    """Mask the query of an environ URI value (``QUERY_STRING``, ``REQUEST_URI``, ``RAW_URI``)."""
+    if key == "QUERY_STRING":
+        return mask_query(value)
+    path, mark, query = value.partition("?")
+    return path + mark + mask_query(query) if mark else value
 
 
 def safe_repr(value: object, limit: int = MAX_REPR_CHARS) -> tuple[str, bool]:
@@ -105,7 +129,7 @@ def _repr_bytes(value: bytes | bytearray) -> str:
 
 def _repr_dict(value: dict[object, object], depth: int) -> str:
     if not value:
-        return _wrap(value, "{}")
+        return repr(value)
     if depth <= 0:
         return _wrap(value, "{…}")
     parts = []
@@ -113,7 +137,12 @@ def _repr_dict(value: dict[object, object], depth: int) -> str:
         if index == MAX_ITEMS:
             parts.append(f"… ({len(value)} items)")
             break
-        shown = MASK if isinstance(key, str) and looks_secret(key) else _repr(item, depth - 1)
+        if isinstance(key, str) and looks_secret(key):
+            shown = MASK
+        elif isinstance(key, str) and key in URI_KEYS and isinstance(item, str):
+            shown = _repr_text(mask_uri(key, item))
+        else:
+            shown = _repr(item, depth - 1)
         parts.append(f"{_repr(key, depth - 1)}: {shown}")
     return _wrap(value, "{" + ", ".join(parts) + "}")
 
@@ -124,7 +153,7 @@ def _repr_sequence(
 ) -> str:
     opening, closing = _BRACKETS.get(type(value).__mro__[-2], ("[", "]"))
     if not value:
-        return _wrap(value, "set()" if isinstance(value, set | frozenset) else opening + closing)
+        return repr(value)  # empty: cheap, and Python's own spelling (set(), frozenset())
     if depth <= 0:
         return _wrap(value, f"{opening}…{closing}")
     parts = []
@@ -141,8 +170,6 @@ def _wrap(value: object, text: str) -> str:
     """Name subclasses and the builtins whose repr names them (``deque([...])``, ``frozenset({...})``)."""
     kind = type(value)
     if kind in (dict, list, tuple, set):
-        return text
-    if kind is set and text == "set()":
         return text
     return f"{kind.__qualname__}({text})"
 

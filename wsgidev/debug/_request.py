@@ -7,11 +7,10 @@ view (HTML, plaintext, JSON) shows the same safe text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from wsgidev._types import WSGIEnvironment
 
-from ._reprs import MASK, looks_secret, safe_repr
+from ._reprs import MASK, URI_KEYS, looks_secret, mask_query, mask_uri, safe_repr
 
 # Environ entries that are streams or the server's plumbing, not facts about the request.
 _SKIPPED_ENVIRON = frozenset(
@@ -67,17 +66,6 @@ def request_url(environ: WSGIEnvironment, *, mask: bool = False, query: bool = T
     return url
 
 
-def mask_query(query: str) -> str:
-    """Replace the values of secret-looking parameters, keeping the rest byte for byte."""
-    parts = []
-    for part in query.split("&"):
-        name, eq, _value = part.partition("=")
-        if eq and looks_secret(unquote(name)):
-            part = f"{name}={MASK}"
-        parts.append(part)
-    return "&".join(parts)
-
-
 def _headers(environ: WSGIEnvironment) -> list[RequestField]:
     fields = []
     for key, value in environ.items():
@@ -108,8 +96,8 @@ def _environ_fields(environ: WSGIEnvironment) -> list[RequestField]:
         value = environ[key]
         if looks_secret(key):
             fields.append(RequestField(key, MASK, masked=True))
-        elif key == "QUERY_STRING" and isinstance(value, str):
-            fields.append(RequestField(key, mask_query(value)))
+        elif key in URI_KEYS and isinstance(value, str):
+            fields.append(RequestField(key, _wsgi_text(mask_uri(key, value))))
         elif isinstance(value, str):
             fields.append(RequestField(key, _wsgi_text(value)))
         else:

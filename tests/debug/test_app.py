@@ -1,0 +1,343 @@
+"""DebuggedApplication as a WSGI callable: when it catches, what it answers, what it keeps."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import re
+import tracemalloc
+import weakref
+from collections.abc import Iterator
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+from tests.conftest import call_app
+from wsgidev.debug import TRACEBACK_HEADER, DebuggedApplication
+
+ACCEPT_HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def crash(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-App-Header", "kept?")])
+    password = "hunter2"  # noqa: F841 - must be masked
+    raise LookupError("no such <thing>")
+
+
+def ok(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"fine"]
+
+
+class Body:
+    """A response iterable that records close() and can fail at a chosen chunk."""
+
+    def __init__(self, chunks: list[bytes], fail_at: int | None = None) -> None:
+        self.chunks = chunks
+        self.fail_at = fail_at
+        self.closed = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for index, chunk in enumerate(self.chunks):
+            if index == self.fail_at:
+                raise RuntimeError(f"failed at chunk {index}")
+            yield chunk
+        if self.fail_at == len(self.chunks):
+            raise RuntimeError("failed at the end")
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def streaming(body: Body) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Body:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-App-Header", "1")])
+        return body
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (ACCEPT_HTML, "text/html; charset=utf-8"),
+        ({"Accept": "text/html"}, "text/html; charset=utf-8"),
+        ({"Accept": "*/*"}, "text/plain; charset=utf-8"),  # curl
+        ({}, "text/plain; charset=utf-8"),
+        ({"Accept": "text/plain"}, "text/plain; charset=utf-8"),
+        ({"Accept": "application/json"}, "application/json"),
+        ({"Accept": "application/json, text/plain, */*"}, "application/json"),  # axios
+        ({"Accept": "text/html;q=0.5, text/plain"}, "text/plain; charset=utf-8"),
+        ({"Accept": "text/html;q=bogus"}, "text/plain; charset=utf-8"),
+        ({**ACCEPT_HTML, "X-Requested-With": "XMLHttpRequest"}, "text/plain; charset=utf-8"),
+        ({"Accept": "text/html, */*", "HX-Request": "true"}, "text/plain; charset=utf-8"),
+    ],
+)
+def test_content_negotiation(headers: dict[str, str], expected: str) -> None:
+    response = call_app(DebuggedApplication(crash), "/", headers=headers)
+    assert response.code == 500
+    assert response.header("Content-Type") == expected
+    assert response.header("X-Content-Type-Options") == "nosniff"
+    assert response.header("X-App-Header") is None  # the app's headers are discarded
+
+
+def test_plaintext_is_pythons_traceback_then_masked_locals_and_the_page_url() -> None:
+    response = call_app(DebuggedApplication(crash), "/")
+    text = response.body.decode()
+    assert text.startswith("Traceback (most recent call last):\n")
+    assert 'raise LookupError("no such <thing>")\nLookupError: no such <thing>\n' in text
+    assert "    password" in text and "= ********" in text and "hunter2'" not in text
+    assert f"Interactive traceback: {response.header(TRACEBACK_HEADER)}" in text
+
+
+def test_json_form_has_the_chain_and_frames() -> None:
+    import json
+
+    response = call_app(DebuggedApplication(crash), "/", headers={"Accept": "application/json"})
+    data = json.loads(response.body)
+    assert data["type"] == "LookupError" and data["message"] == "no such <thing>"
+    frame = data["chain"][-1]["frames"][-1]
+    assert frame["function"] == "crash" and frame["locals"]["password"] == "********"
+    assert data["traceback_url"] == response.header(TRACEBACK_HEADER)
+
+
+def test_the_traceback_url_keeps_working_while_retained() -> None:
+    app = DebuggedApplication(crash, max_tracebacks=2)
+    urls = [
+        call_app(app, "/", headers={"Host": "dev.example:8000"}).header(TRACEBACK_HEADER)
+        for _ in range(3)
+    ]
+    assert all(
+        url and url.startswith("http://dev.example:8000/?__debugger__=yes&tb=") for url in urls
+    )
+    oldest, *kept = (url.split("/", 3)[3] for url in urls if url)
+    for path in kept:
+        page = call_app(app, "/" + path, headers=ACCEPT_HTML)
+        assert page.code == 200 and "LookupError" in page.body.decode()
+        assert "Content-Security-Policy" in dict(page.headers)
+    gone = call_app(app, "/" + oldest, headers=ACCEPT_HTML)
+    assert gone.code == 404 and b"max_tracebacks" in gone.body
+
+
+def test_the_page_is_sent_with_a_strict_csp() -> None:
+    response = call_app(DebuggedApplication(crash), "/", headers=ACCEPT_HTML)
+    csp = response.header("Content-Security-Policy") or ""
+    nonce = re.search(r"script-src 'nonce-([\w-]+)'", csp)
+    assert nonce, csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert f"style-src 'nonce-{nonce[1]}'" in csp
+    html = response.body.decode()
+    assert html.count(f'nonce="{nonce[1]}"') >= 2
+    assert response.header("Cache-Control") == "no-store"
+
+
+@pytest.mark.parametrize("name", ["debugger.css", "debugger.js", "favicon.svg"])
+def test_resources_are_served_with_caching_headers(name: str) -> None:
+    app = DebuggedApplication(ok)
+    response = call_app(app, f"/any/path?__debugger__=yes&cmd=resource&f={name}")
+    assert response.code == 200 and response.body
+    etag = response.header("ETag")
+    assert etag and response.header("Cache-Control") == "no-cache"
+    assert response.header("X-Content-Type-Options") == "nosniff"
+    versioned = call_app(app, f"/?__debugger__=yes&cmd=resource&f={name}&v={etag.strip(chr(34))}")
+    assert "immutable" in (versioned.header("Cache-Control") or "")
+    again = call_app(
+        app, f"/?__debugger__=yes&cmd=resource&f={name}", headers={"If-None-Match": etag}
+    )
+    assert again.code == 304 and again.body == b""
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../pyproject.toml",
+        "..%2Fpyproject.toml",
+        "/etc/passwd",
+        "%2Fetc%2Fpasswd",
+        "nope.js",
+        "",
+        ".",
+        "static/debugger.css",
+        "debugger.css%00",
+    ],
+)
+def test_anything_but_a_known_resource_is_404(name: str) -> None:
+    response = call_app(DebuggedApplication(ok), f"/?__debugger__=yes&cmd=resource&f={name}")
+    assert response.code == 404
+
+
+def test_a_non_error_request_passes_straight_through() -> None:
+    body = [b"fine"]
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return body
+
+    env = {"QUERY_STRING": "", "PATH_INFO": "/"}
+    assert DebuggedApplication(app)(env, lambda *a: None) is body
+    assert call_app(DebuggedApplication(ok), "/?__debugger__=no").body == b"fine"
+
+
+def test_close_is_called_once_on_success() -> None:
+    body = Body([b"a", b"b"])
+    response = call_app(DebuggedApplication(streaming(body)), "/")
+    assert response.body == b"ab" and body.closed == 1
+
+
+def test_an_error_before_the_first_byte_is_the_page_and_close_is_called() -> None:
+    body = Body([b"never sent"], fail_at=0)
+    response = call_app(DebuggedApplication(streaming(body)), "/", headers=ACCEPT_HTML)
+    assert response.code == 500 and b"failed at chunk" in response.body
+    assert response.header("X-App-Header") is None
+    assert body.closed == 1
+
+
+def test_empty_chunks_are_not_the_first_byte() -> None:
+    """PEP 3333: headers go out with the first non-empty chunk, so the page can still replace them."""
+    body = Body([b"", b"late"], fail_at=1)
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        statuses.append(status)
+        return lambda data: None
+
+    result = DebuggedApplication(streaming(body))(environ, start_response)
+    output = b"".join(result)
+    assert statuses == ["200 OK", "500 INTERNAL SERVER ERROR"]
+    assert b"RuntimeError: failed at chunk 1" in output
+    assert body.closed == 1
+
+
+def test_an_error_after_the_first_byte_is_logged_and_re_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = Body([b"partial", b"more"], fail_at=1)
+    app = DebuggedApplication(streaming(body))
+    with (
+        caplog.at_level(logging.ERROR, "wsgidev"),
+        pytest.raises(RuntimeError, match="failed at chunk 1"),
+    ):
+        call_app(app, "/")
+    assert body.closed == 1
+    assert "the response is cut short" in caplog.text
+    assert "RuntimeError: failed at chunk 1" in caplog.text
+    assert len(app.tracebacks) == 1
+
+
+def test_the_error_is_logged_with_the_page_url(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, "wsgidev"):
+        response = call_app(DebuggedApplication(crash), "/boom")
+    assert "Error on GET http://127.0.0.1/boom" in caplog.text
+    assert "LookupError: no such <thing>" in caplog.text
+    assert f"Debugger page: {response.header(TRACEBACK_HEADER)}" in caplog.text
+
+
+def test_if_rendering_fails_the_client_still_gets_the_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: Any) -> str:
+        raise RuntimeError("renderer broke")
+
+    monkeypatch.setattr("wsgidev.debug.render_page", broken)
+    response = call_app(DebuggedApplication(crash), "/", headers=ACCEPT_HTML)
+    assert response.code == 500
+    assert response.header("Content-Type") == "text/plain; charset=utf-8"
+    text = response.body.decode()
+    assert "LookupError: no such <thing>" in text and "RuntimeError: renderer broke" in text
+
+
+def test_frames_are_reachable_for_the_console_only_with_evalex() -> None:
+    on = DebuggedApplication(crash, evalex=True, pin_logging=False)
+    html = call_app(on, "/", headers=ACCEPT_HTML).body.decode()
+    frame_ids = [int(n) for n in re.findall(r'data-frame-id="(\d+)"', html)]
+    handle = on.find_frame(frame_ids[-1])
+    assert handle is not None
+    assert handle.locals["password"] == "hunter2"
+    assert handle.environ["PATH_INFO"] == "/" and "__name__" in handle.globals
+    off = DebuggedApplication(crash)
+    html = call_app(off, "/", headers=ACCEPT_HTML).body.decode()
+    assert off.find_frame(int(re.findall(r'data-frame-id="(\d+)"', html)[-1])) is None
+
+
+def test_old_tracebacks_are_dropped_with_their_frames() -> None:
+    class Marker:
+        pass
+
+    refs: list[weakref.ref[Marker]] = []
+
+    def leaky(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        marker = Marker()
+        refs.append(weakref.ref(marker))
+        raise ValueError("again")
+
+    app = DebuggedApplication(leaky, evalex=True, pin_logging=False, max_tracebacks=3)
+    logging.getLogger("wsgidev").disabled = True
+    try:
+        for _ in range(10):
+            call_app(app, "/")
+    finally:
+        logging.getLogger("wsgidev").disabled = False
+    gc.collect()
+    alive = [ref for ref in refs if ref() is not None]
+    assert len(app.tracebacks) == 3
+    assert len(alive) == 3
+
+
+def test_memory_stays_bounded_over_many_errors() -> None:
+    app = DebuggedApplication(crash, max_tracebacks=32)
+    logger = logging.getLogger("wsgidev")
+    logger.disabled = True
+    try:
+        for _ in range(100):  # warm caches (highlighting, linecache, logging)
+            call_app(app, "/")
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(1000):
+            call_app(app, "/")
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+    finally:
+        logger.disabled = False
+    assert grown < 512 * 1024, f"grew {grown} bytes over 1000 errors"
+
+
+def test_debugger_commands_are_routed_to_the_console() -> None:
+    response = call_app(
+        DebuggedApplication(crash, pin_logging=False), "/?__debugger__=yes&cmd=printpin"
+    )
+    assert response.code == 405  # commands must be POSTed: answered by commands.dispatch_command
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "argument"),
+    [
+        ({"max_tracebacks": 0}, ValueError, "max_tracebacks"),
+        ({"max_tracebacks": "3"}, TypeError, "max_tracebacks"),
+        ({"console_path": "console"}, ValueError, "console_path"),
+        ({"editor": "vscode://file/"}, ValueError, "editor"),
+    ],
+)
+def test_bad_arguments_are_named(
+    kwargs: dict[str, Any], error: type[Exception], argument: str
+) -> None:
+    with pytest.raises(error, match=argument):
+        DebuggedApplication(ok, **kwargs)
+
+
+def test_a_bad_editor_environment_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WSGIDEV_EDITOR", "javascript:alert({path})")
+    with pytest.raises(ValueError, match="WSGIDEV_EDITOR"):
+        DebuggedApplication(ok)
+    monkeypatch.setenv("WSGIDEV_EDITOR", "vscode://file/{path}:{line}")
+    assert DebuggedApplication(ok).editor == "vscode://file/{path}:{line}"
+
+
+def test_a_non_callable_app_is_refused() -> None:
+    with pytest.raises(TypeError, match="app must be a WSGI callable"):
+        DebuggedApplication("not an app")  # type: ignore[arg-type]
