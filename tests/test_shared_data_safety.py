@@ -166,3 +166,12 @@ def test_an_exported_symlinked_directory_is_its_own_root(root: Path) -> None:
     app = SharedDataMiddleware(fallback, {"/static": str(link)})
     assert call_app(app, "/static/ok.txt").body == b"fine"
     assert refused(app, "/static/escape.txt")
+
+
+@needs_symlinks
+def test_an_index_file_leaving_the_export_is_refused(root: Path) -> None:
+    (root / "public" / "sub" / "index.html").symlink_to(root / "secret.txt")
+    (root / "public" / "index.html").symlink_to(root / "secret.txt")
+    app = SharedDataMiddleware(fallback, {"/static": str(root / "public")}, index="index.html")
+    assert refused(app, "/static/sub/")
+    assert refused(app, "/static/")

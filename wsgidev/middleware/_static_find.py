@@ -260,14 +260,19 @@ class StaticFinder:
             candidate, info = index
         elif not stat.S_ISREG(info.st_mode) or where.wants_directory:
             return None  # devices, sockets and FIFOs are never served; "file/" is no file
-        if not self.options.follow_symlinks and where.segments and not _is_inside(candidate, root):
+        # A single-file export is served as named; anything found inside a directory must
+        # stay inside it once symlinks are resolved.
+        if (
+            candidate != root
+            and not self.options.follow_symlinks
+            and not _is_inside(candidate, root)
+        ):
             return None
         name = where.relative or os.path.basename(candidate)
         if not where.segments and self.options.is_disallowed(name):
             return None  # a single-file export or the export's own index, checked by name
-        return self._describe(
-            name, candidate, info, root if os.path.isdir(root) else os.path.dirname(root)
-        )
+        root_dir = root if candidate != root else os.path.dirname(root)
+        return self._describe(name, candidate, info, root_dir)
 
     def _index_of(
         self, directory: str, where: InExportPath
