@@ -364,6 +364,9 @@ class WSGIRequestHandler:
                 length = len(first)
             if length is not None:
                 parts += ("Content-Length: ", str(length), "\r\n")
+        elif length is None and file_body and self.command == "HEAD":
+            # A file's size is known without sending it: HEAD gets the length GET would.
+            parts += ("Content-Length: ", str(self._implicit_length), "\r\n")
         self._length = length
         if length is None and not self._no_body:
             if self.request_version == "HTTP/1.1":

@@ -1,0 +1,480 @@
+"""The server over real sockets: persistent connections in every mode, pipelining, bodies,
+response framing, the environ. Each test starts make_server(...) on 127.0.0.1 port 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.serverkit import MODES, Client, hello, running
+
+
+def environ_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """Answers with the environ's str/bool/tuple values as JSON, plus the serving pid."""
+    if environ["PATH_INFO"] == "/sleep":
+        time.sleep(float(environ["QUERY_STRING"] or 0.5))
+    data = {k: v for k, v in environ.items() if isinstance(v, (str, bool, tuple))}
+    data["pid"] = os.getpid()
+    data["thread"] = threading.get_ident()
+    body = json.dumps(data).encode()
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def echo_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """Reads the body as the query says (all, lines, N bytes, or not at all) and echoes it."""
+    stream = environ["wsgi.input"]
+    how = environ["QUERY_STRING"]
+    if how == "lines":
+        body = b"|".join(stream)
+    elif how == "none":
+        body = b"unread"
+    elif how.isdigit():
+        body = stream.read(int(how))
+    else:
+        body = stream.read()
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain"), ("X-Terminated", str(environ["wsgi.input_terminated"]))],
+    )
+    return [body]
+
+
+# -- persistent connections ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_keep_alive_in_every_mode(mode: str) -> None:
+    with running(environ_app, mode) as server, Client.connect(server) as client:
+        first = client.get("/one")
+        second = client.get("/two")
+        assert first.status == second.status == 200
+        assert first.header("Connection") is None
+        assert json.loads(first.body)["REMOTE_PORT"] == json.loads(second.body)["REMOTE_PORT"]
+        assert not client.is_closed(0.2)
+
+
+def test_an_idle_keep_alive_client_does_not_block_another_in_base_mode() -> None:
+    with running(hello, "base") as server, Client.connect(server) as idle:
+        assert idle.get("/").status == 200  # idle now holds a persistent connection
+        with Client.connect(server, timeout=2) as other:
+            started = time.monotonic()
+            assert other.get("/").status == 200
+            assert time.monotonic() - started < 1.0
+        assert idle.get("/").status == 200  # and it is still usable
+
+
+def test_a_half_sent_head_does_not_block_another_client_in_base_mode() -> None:
+    with running(hello, "base") as server, Client.connect(server) as slow:
+        slow.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
+        with Client.connect(server, timeout=2) as other:
+            assert other.get("/").status == 200
+
+
+def test_a_slow_client_does_not_pin_the_only_worker() -> None:
+    with running(hello, "threaded", max_threads=1) as server, Client.connect(server) as slow:
+        slow.send(b"GET / HTTP/1.1\r\nHo")
+        with Client.connect(server, timeout=2) as other:
+            assert other.get("/").status == 200
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pipelined_requests_are_answered_in_order(mode: str) -> None:
+    with running(environ_app, mode) as server, Client.connect(server) as client:
+        client.send(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(5)))
+        paths = [json.loads(client.reply().body)["PATH_INFO"] for _ in range(5)]
+        assert paths == ["/0", "/1", "/2", "/3", "/4"]
+
+
+def test_pipelined_request_after_a_body_is_not_misparsed() -> None:
+    with running(echo_app, "threaded") as server, Client.connect(server) as client:
+        client.send(
+            b"POST /?none HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nGET /evil"
+            b"POST /?all HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"
+        )
+        assert client.reply().body == b"unread"
+        assert client.reply().body == b"ok"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_connection_close_is_honoured(mode: str) -> None:
+    with running(hello, mode) as server, Client.connect(server) as client:
+        reply = client.get("/", headers="Connection: close\r\n")
+        assert reply.status == 200
+        assert reply.header("Connection") == "close"
+        assert client.is_closed()
+
+
+def test_http_10_closes_unless_it_asks_for_keep_alive() -> None:
+    with running(hello) as server:
+        with Client.connect(server) as client:
+            reply = client.get("/", version="HTTP/1.0")
+            assert reply.body == b"Hello, World!"
+            assert client.is_closed()
+        with Client.connect(server) as client:
+            reply = client.get("/", version="HTTP/1.0", headers="Connection: keep-alive\r\n")
+            assert reply.header("Connection") == "keep-alive"
+            assert (
+                client.get("/", version="HTTP/1.0", headers="Connection: keep-alive\r\n").status
+                == 200
+            )
+
+
+def test_idle_connections_time_out() -> None:
+    with running(hello, keep_alive_timeout=0.3) as server, Client.connect(server) as client:
+        assert client.get("/").status == 200
+        assert client.is_closed(timeout=3)
+
+
+def test_a_head_that_never_completes_gets_408() -> None:
+    with running(hello, request_head_timeout=0.3) as server, Client.connect(server) as client:
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        assert client.reply().status == 408
+        assert client.is_closed()
+
+
+def test_a_request_sent_one_byte_at_a_time_is_served() -> None:
+    with running(environ_app) as server, Client.connect(server) as client:
+        for byte in b"GET /slowly?x=1 HTTP/1.1\r\nHost: x\r\nX-Long: a\r\n b\r\n\r\n":
+            client.send(bytes([byte]))
+        body = json.loads(client.reply().body)
+        assert (body["PATH_INFO"], body["QUERY_STRING"], body["HTTP_X_LONG"]) == (
+            "/slowly",
+            "x=1",
+            "a b",
+        )
+
+
+# -- request bodies --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_content_length_body(mode: str) -> None:
+    payload = os.urandom(300_000)
+    with running(echo_app, mode) as server, Client.connect(server) as client:
+        client.send(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload
+        )
+        reply = client.reply()
+        assert reply.body == payload
+        assert reply.header("X-Terminated") == "True"
+        assert client.get("/").status == 200
+
+
+def test_chunked_body_is_decoded() -> None:
+    with running(echo_app) as server, Client.connect(server) as client:
+        client.send(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5;name=value\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\nX-Trailer: t\r\n\r\n"
+        )
+        assert client.reply().body == b"hello world!"
+        assert client.get("/").status == 200
+
+
+def test_body_read_line_by_line_and_in_pieces() -> None:
+    with running(echo_app) as server, Client.connect(server) as client:
+        client.send(b"POST /?lines HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\na\nbb\nccc\ndd")
+        assert client.reply().body == b"a\n|bb\n|ccc\n|dd"
+        client.send(
+            b"POST /?4 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"
+        )
+        assert client.reply().body == b"abcd"
+
+
+@pytest.mark.parametrize(
+    "bad_chunk",
+    [
+        b"zz\r\nhello\r\n0\r\n\r\n",
+        b"0x5\r\nhello\r\n0\r\n\r\n",
+        b"5\r\nhelloXX0\r\n\r\n",
+        b"-1\r\n",
+    ],
+)
+def test_bad_chunk_framing_gets_400_and_the_server_keeps_serving(bad_chunk: bytes) -> None:
+    with running(echo_app) as server:
+        with Client.connect(server) as client:
+            client.send(
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + bad_chunk
+            )
+            assert client.reply().status == 400
+            assert client.is_closed()
+        with Client.connect(server) as client:
+            assert client.get("/?none").status == 200
+
+
+def test_expect_100_continue_is_sent_only_when_the_app_reads() -> None:
+    with running(echo_app) as server:
+        with Client.connect(server) as client:
+            client.send(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+            )
+            interim = client.reply()
+            assert interim.status == 100
+            client.send(b"body")
+            assert client.reply().body == b"body"
+        with Client.connect(server) as client:
+            client.send(
+                b"POST /?none HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+            )
+            reply = client.reply()
+            assert (reply.status, reply.body) == (200, b"unread")
+            # The client never sent the body, so the connection cannot carry another request.
+            assert reply.header("Connection") == "close"
+            assert client.is_closed()
+
+
+def test_a_large_unread_body_closes_the_connection() -> None:
+    with running(echo_app) as server, Client.connect(server) as client:
+        client.send(
+            b"POST /?none HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 1000
+        )
+        reply = client.reply()
+        assert reply.body == b"unread"
+        assert reply.header("Connection") == "close"
+
+
+# -- responses -------------------------------------------------------------------------------
+
+
+def streaming_app(environ: dict[str, Any], start_response: Any) -> Any:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def blocks() -> Any:
+        yield b"one "
+        yield b""
+        yield b"two "
+        if environ["PATH_INFO"] == "/fail":
+            raise RuntimeError("failed while streaming")
+        yield b"three"
+
+    return blocks()
+
+
+def test_a_response_without_length_is_chunked_for_http_11() -> None:
+    with running(streaming_app) as server, Client.connect(server) as client:
+        reply = client.get("/")
+        assert reply.header("Transfer-Encoding") == "chunked"
+        assert (reply.body, reply.complete) == (b"one two three", True)
+        assert client.get("/").status == 200
+
+
+def test_a_response_without_length_is_close_delimited_for_http_10() -> None:
+    with running(streaming_app) as server, Client.connect(server) as client:
+        reply = client.get("/", version="HTTP/1.0", headers="Connection: keep-alive\r\n")
+        assert reply.header("Transfer-Encoding") is None
+        assert reply.header("Connection") == "close"
+        assert reply.body == b"one two three"
+
+
+def test_an_error_mid_stream_truncates_without_the_last_chunk(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with running(streaming_app) as server, Client.connect(server) as client:
+        reply = client.get("/fail")
+        assert reply.status == 200
+        assert reply.complete is False
+        assert reply.body == b"one two "
+    assert "failed while streaming" in caplog.text
+    assert "after the response started" in caplog.text
+
+
+def test_list_bodies_get_a_content_length() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"a", b"bc", b""]
+
+    with running(app) as server, Client.connect(server) as client:
+        reply = client.get("/")
+        assert (reply.header("Content-Length"), reply.body) == ("3", b"abc")
+
+
+@pytest.mark.parametrize("app", [hello, streaming_app])
+def test_head_sends_headers_only(app: Any) -> None:
+    with running(app) as server, Client.connect(server) as client:
+        reply = client.get("/", method="HEAD")
+        assert reply.status == 200
+        assert client.get("/", method="HEAD").status == 200  # nothing stray between the two
+        assert client.get("/").status == 200
+
+
+def test_no_body_for_204_and_304() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(f"{environ['QUERY_STRING']} Status", [])
+        return [b"ignored"]
+
+    with running(app) as server, Client.connect(server) as client:
+        for status in (204, 304):
+            reply = client.get(f"/?{status}")
+            assert reply.status == status
+            assert (
+                reply.header("Content-Length") is None and reply.header("Transfer-Encoding") is None
+            )
+        assert client.get("/?200").body == b"ignored"  # nothing stray was sent before it
+
+
+def test_server_and_date_headers() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        headers = [("Date", "Thu, 01 Jan 1970 00:00:00 GMT")] if environ["QUERY_STRING"] else []
+        start_response("200 OK", headers)
+        return [b"x"]
+
+    with running(app) as server, Client.connect(server) as client:
+        reply = client.get("/")
+        assert (reply.header("Server") or "").startswith("wsgidev/")
+        assert reply.header(
+            "Date",
+        ) and reply.header("Date").endswith(" GMT")  # type: ignore[union-attr]
+        assert client.get("/?own").all("Date") == ["Thu, 01 Jan 1970 00:00:00 GMT"]
+
+
+@pytest.mark.parametrize("mode", ["base", "threaded"])
+def test_file_wrapper_is_sent_with_sendfile(
+    mode: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wsgidev._http_io as http_io
+
+    payload = os.urandom(3_000_000)
+    path = tmp_path / "big.bin"
+    path.write_bytes(payload)
+    calls: list[int] = []
+    real_sendfile = os.sendfile
+
+    def counting_sendfile(*args: Any) -> int:
+        calls.append(args[3])
+        return real_sendfile(*args)
+
+    monkeypatch.setattr(http_io.os, "sendfile", counting_sendfile)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        handle = open(path, "rb")  # noqa: SIM115 - the wrapper closes it
+        handle.seek(int(environ["QUERY_STRING"] or 0))
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](handle)
+
+    with running(app, mode) as server, Client.connect(server) as client:
+        reply = client.get("/")
+        assert reply.header("Content-Length") == str(len(payload))
+        assert reply.body == payload
+        assert calls
+        assert client.get("/?1000").body == payload[1000:]
+        assert client.get("/", method="HEAD").header("Content-Length") == str(len(payload))
+
+
+def test_close_is_always_called() -> None:
+    closed: list[str] = []
+
+    class Body:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def __iter__(self) -> Any:
+            yield b"x" * 100
+            if self.path == "/fail":
+                raise RuntimeError("iteration failed")
+            if self.path == "/big":
+                for _ in range(2000):
+                    yield b"y" * 65536
+
+        def close(self) -> None:
+            closed.append(self.path)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Body:
+        start_response("200 OK", [])
+        return Body(environ["PATH_INFO"])
+
+    with running(app, "threaded") as server:
+        with Client.connect(server) as client:
+            client.get("/ok")
+            client.get("/fail")
+        with Client.connect(server) as client:
+            client.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.read_until(b"\r\n\r\n")
+            client.sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+        deadline = time.monotonic() + 5
+        while len(closed) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert sorted(closed) == ["/big", "/fail", "/ok"]
+
+
+# -- the environ -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_environ_is_pep_3333_exact(mode: str) -> None:
+    with running(environ_app, mode) as server, Client.connect(server) as client:
+        env = json.loads(
+            client.get("/caf%C3%A9/%2e?q=%C3%A9&x", headers="Content-Type: text/x\r\n").body
+        )
+        local_port = client.sock.getsockname()[1]
+    assert env["PATH_INFO"] == "/caf\u00c3\u00a9/."
+    assert env["QUERY_STRING"] == "q=%C3%A9&x"
+    assert env["REQUEST_URI"] == env["RAW_URI"] == "/caf%C3%A9/%2e?q=%C3%A9&x"
+    assert env["SCRIPT_NAME"] == ""
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("127.0.0.1", str(server.port))
+    assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("127.0.0.1", str(local_port))
+    assert env["CONTENT_TYPE"] == "text/x" and "HTTP_CONTENT_TYPE" not in env
+    assert env["HTTP_HOST"] == "test"
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["wsgi.version"] == [1, 0]
+    assert env["wsgi.multithread"] is (mode == "threaded")
+    assert env["wsgi.multiprocess"] is (mode == "forking")
+    assert env["wsgi.run_once"] is False
+    assert env["wsgi.input_terminated"] is True
+    if mode == "forking":
+        assert env["pid"] != os.getpid()
+
+
+def test_a_double_slash_path_is_a_path() -> None:
+    with running(environ_app) as server, Client.connect(server) as client:
+        env = json.loads(client.get("//example.com/x").body)
+    assert (env["PATH_INFO"], env["HTTP_HOST"]) == ("//example.com/x", "test")
+
+
+def test_forking_mode_serves_in_children_and_keeps_connections() -> None:
+    with running(environ_app, "forking") as server:
+        clients = [Client.connect(server) for _ in range(3)]
+        try:
+            pids = {json.loads(c.get("/sleep?0.3").body)["pid"] for c in clients}
+            again = json.loads(clients[0].get("/").body)
+        finally:
+            for c in clients:
+                c.close()
+    assert os.getpid() not in pids
+    assert again["pid"] != os.getpid()
+
+
+def test_forking_mode_runs_requests_in_parallel() -> None:
+    with running(environ_app, "forking") as server:
+        clients = [Client.connect(server) for _ in range(3)]
+        started = time.monotonic()
+        for c in clients:
+            c.send(b"GET /sleep?0.6 HTTP/1.1\r\nHost: x\r\n\r\n")
+        for c in clients:
+            assert c.reply().status == 200
+            c.close()
+        assert time.monotonic() - started < 1.5
+
+
+def test_threaded_mode_runs_requests_in_parallel() -> None:
+    with running(environ_app, "threaded") as server:
+        clients = [Client.connect(server) for _ in range(4)]
+        started = time.monotonic()
+        for c in clients:
+            c.send(b"GET /sleep?0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        threads = {json.loads(c.reply().body)["thread"] for c in clients}
+        assert time.monotonic() - started < 1.5
+        assert len(threads) == 4
+        for c in clients:
+            c.close()
