@@ -1,6 +1,7 @@
 """Regenerate the README's screenshots: the traceback page and a console in one of its frames.
 
-Starts ``python -m wsgidev demo`` on a free port of 127.0.0.1 with a known PIN, drives headless
+Writes a small Flask shop with a bug into a temporary project folder, serves it with
+``wsgidev run shop:app --debug`` on a free port of 127.0.0.1 with a known PIN, drives headless
 Chromium through Playwright, and writes ``docs/traceback.png`` and ``docs/console.png``.
 
     python scripts/screenshots.py [--out docs] [--chromium /usr/bin/chromium]
@@ -25,10 +26,37 @@ from contextlib import contextmanager
 from pathlib import Path
 from queue import Empty, Queue
 
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = "246-813-579"
+ERROR_ROUTE = "/checkout"
+# The app in the pictures: Flask's frames fold away as library frames, the shop's stay open,
+# and the secret-looking local is masked.
+SHOP_APP = """\
+from flask import Flask
+
+app = Flask(__name__)
+app.config["PROPAGATE_EXCEPTIONS"] = True  # let errors reach wsgidev's debugger
+
+PRICES = {"apple": 0.5, "bread": 2.25}
+PAYMENT_TOKEN = "sk-live-51HtXq"
+
+
+def line_total(item, quantity):
+    return PRICES[item] * quantity
+
+
+def order_total(cart):
+    api_token = PAYMENT_TOKEN  # a secret-looking name: masked on the page
+    return sum(line_total(item, quantity) for item, quantity in cart.items())
+
+
+@app.get("/checkout")
+def checkout():
+    cart = {"apple": 3, "pear": 1}
+    return {"total": order_total(cart)}
+"""
 RUNNING_ON = re.compile(r" \* Running on (http://127\.0\.0\.1:\d+)")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -38,24 +66,29 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# What a developer types into the console of the frame that raised in the demo.
+# What a developer types into the console of the frame that raised.
 CONSOLE_SESSION = [
-    "item, count",
-    "prices",
+    "item, quantity",
+    "PRICES",
     "def price_of(name):",
-    "    return prices.get(name, 0.0)",
+    "    return PRICES.get(name, 0.0)",
     "",
-    "price_of(item) * count",
+    "price_of(item) * quantity",
 ]
 
 
 @contextmanager
-def demo_server(startup_timeout: float = 30.0) -> Iterator[str]:
-    """Run the demo app with the debugger; yield its URL; stop it (Ctrl+C, then kill)."""
+def shop_server(startup_timeout: float = 30.0) -> Iterator[str]:
+    """Serve the shop with the debugger; yield its URL; stop it (Ctrl+C, then kill)."""
+    # A stable, ordinary-looking project path: it is printed on the page.
+    project = Path(tempfile.gettempdir()) / "myshop"
+    project.mkdir(exist_ok=True)
+    (project / "shop.py").write_text(SHOP_APP, encoding="utf-8")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "WSGIDEV_DEBUG_PIN": PIN}
+    command = [sys.executable, "-m", "wsgidev", "run", "shop:app", "--debug"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wsgidev", "demo", "--host", "127.0.0.1", "--port", "0"],
-        cwd=ROOT,
+        [*command, "--host", "127.0.0.1", "--port", "0"],
+        cwd=project,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -94,7 +127,7 @@ def _wait_for_url(proc: subprocess.Popen[str], lines: Queue[str], timeout: float
         match = RUNNING_ON.search(line)
         if match:
             return match[1]
-    raise SystemExit("the demo server did not start:\n" + "".join(seen))
+    raise SystemExit("the shop app did not start:\n" + "".join(seen))
 
 
 @contextmanager
@@ -123,21 +156,30 @@ def browser(chromium: str, width: int, height: int) -> Iterator[BrowserContext]:
 def watch_for_errors(page: Page) -> list[str]:
     """Collect script errors and CSP violations; the screenshots must not hide a broken page."""
     errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # The error route itself answers 500 on purpose; Chromium logs that as a failed load.
+        if message.type == "error" and not message.location.get("url", "").endswith(ERROR_ROUTE):
+            errors.append(f"{message.text} ({message.location.get('url')})")
+
     page.on("pageerror", lambda error: errors.append(f"script error: {error}"))
-    page.on(
-        "console", lambda message: errors.append(message.text) if message.type == "error" else None
-    )
+    page.on("console", on_console)
     return errors
 
 
 def shoot_traceback(page: Page, url: str, out: Path) -> None:
-    page.goto(url + "/error", wait_until="networkidle")
-    page.wait_for_selector("[data-frame-id]")
+    page.goto(url + ERROR_ROUTE, wait_until="networkidle")
+    page.wait_for_selector("[data-frame-id]", state="attached")
+    # Open the locals of the frame that holds a secret-looking name, to show it masked.
+    frame = page.locator("[data-frame-id]:visible").filter(
+        has=page.locator("code", has_text=re.compile(r"^order_total$"))
+    )
+    frame.locator("details.locals > summary").click()
     page.screenshot(path=str(out))
 
 
 def shoot_console(page: Page, out: Path, width: int) -> None:
-    frame = page.locator("[data-frame-id]").last
+    frame = page.locator("[data-frame-id]:visible").last
     frame.locator(".console-toggle").first.click()
     pin = page.locator(".console-pin-input")
     pin.wait_for(timeout=10_000)
@@ -179,14 +221,14 @@ def main() -> int:
         "--chromium", default="/usr/bin/chromium", help="the Chromium binary (default: %(default)s)"
     )
     parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--height", type=int, default=1000)
     args = parser.parse_args()
     if not Path(args.chromium).exists():
         raise SystemExit(
             f"no Chromium at {args.chromium}; install it with: apt-get install -y chromium"
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    with demo_server() as url, browser(args.chromium, args.width, args.height) as context:
+    with shop_server() as url, browser(args.chromium, args.width, args.height) as context:
         page = context.new_page()
         errors = watch_for_errors(page)
         shoot_traceback(page, url, args.out / "traceback.png")
