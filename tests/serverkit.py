@@ -54,6 +54,7 @@ def running(
         yield server
     finally:
         server.shutdown()
+        server._runner.wait_idle(5)  # requests in flight finish (and log) inside this test
         server.server_close()
         thread.join(5)
 
