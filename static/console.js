@@ -247,8 +247,9 @@
       const start = this.input.selectionStart ?? this.input.value.length;
       const end = this.input.selectionEnd ?? start;
       const value = this.input.value;
-      this.input.value = value.slice(0, start) + text.replace(/\r\n?/g, "\n").replace(/\n+$/, "") + value.slice(end);
-      this.submit();
+      const pasted = text.replace(/\r\n?/g, "\n").replace(/\n+$/, "");
+      // An <input> cannot hold newlines, so the block goes straight to submit().
+      this.submit(value.slice(0, start) + pasted + value.slice(end));
     }
 
     appendHTML(html) {
@@ -288,9 +289,9 @@
       return fields;
     }
 
-    async submit() {
+    async submit(text) {
       if (this.busy) return;
-      const source = this.input.value;
+      const source = text === undefined ? this.input.value : text;
       this.hideCompletions();
       this.echo(source);
       for (const line of source.split("\n")) history.add(line);

@@ -1,0 +1,195 @@
+"""The console in headless Chromium: PIN prompt, a frame's console, multi-line input, history,
+Tab completion, "show more", the standalone console, the lockout, and no script error or CSP
+violation. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page
+
+from tests.browser.conftest import WatchedPage
+from tests.conftest import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+PIN = "314-159-265"
+# The traceback page itself is a 500, which Chromium reports as a failed load.
+PAGE_STATUS = "status of 500"
+
+
+def unexpected(tab: WatchedPage, *expected: str) -> list[str]:
+    allowed = (PAGE_STATUS, *expected)
+    return [p for p in tab.problems() if not any(text in p for text in allowed)]
+
+
+@pytest.fixture
+def server(live_server: Callable[..., LiveServer], tmp_path: Path) -> LiveServer:
+    env = {"WSGIDEV_DEBUG_PIN": PIN, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    started = live_server("crash", "--debugger", "--threaded", env=env)
+    started.wait_for(r" \* Debugger PIN: " + PIN)
+    return started
+
+
+def enter(console: Locator, line: str) -> None:
+    """Type a line and press Enter, then wait until the console has answered it."""
+    answered = console.locator(".console-echo").count()
+    field = console.locator(".console-input")
+    field.fill(line)
+    field.press("Enter")
+    console.locator(".console-echo").nth(answered).wait_for()
+    console.page.wait_for_function(
+        "el => !el.classList.contains('busy')", arg=console.element_handle()
+    )
+
+
+def last_result(console: Locator) -> str:
+    return str(console.locator(".console-result").last.inner_text())
+
+
+def type_pin(tab: Page, pin: str) -> None:
+    tab.locator(".console-pin-input").first.fill(pin)
+    tab.locator(".console-pin-submit").first.click()
+
+
+def open_frame_console(tab: Page) -> Locator:
+    frame = tab.locator("[data-frame-id]").last
+    frame.locator(".console-toggle").click()
+    return frame.locator(".wsgidev-console")
+
+
+def test_pin_then_a_frame_console_with_history_and_completion(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    tab = browser_page.page
+    tab.goto(server.url + "/boom")
+    console = open_frame_console(tab)
+
+    # The PIN is asked before the first command; a wrong one is refused and says so.
+    type_pin(tab, "000-000-000")
+    tab.locator(".console-pin-status").wait_for()
+    assert "Wrong PIN" in tab.locator(".console-pin-status").inner_text()
+    type_pin(tab, PIN)
+    console.locator(".console-input").wait_for(state="visible")
+
+    enter(console, "user_id + 1")
+    assert last_result(console) == "43"
+
+    enter(console, "def greet(name):")
+    assert console.locator(".console-prompt").last.inner_text().startswith("...")
+    # The continuation line is pre-indented, as in an editor.
+    assert console.locator(".console-input").input_value() == "    "
+    enter(console, "    return f'hello {name} #{user_id}'")
+    enter(console, "")
+    enter(console, "greet('<b>ada</b>')")
+    assert last_result(console) == "'hello <b>ada</b> #42'"
+    assert console.locator(".console-result b").count() == 0
+
+    enter(console, "print('out'); 1/0")
+    assert "ZeroDivisionError" in last_result(console)
+
+    # History: Up brings back earlier lines.
+    field = console.locator(".console-input")
+    field.press("ArrowUp")
+    assert field.input_value() == "print('out'); 1/0"
+    field.press("ArrowUp")
+    assert field.input_value() == "greet('<b>ada</b>')"
+    field.press("ArrowDown")
+    field.press("ArrowDown")
+    assert field.input_value() == ""
+
+    # Tab completes a unique name in place, and lists several candidates.
+    field.fill("user_")
+    field.press("Tab")
+    tab.wait_for_function("() => document.querySelector('.console-input').value !== 'user_'")
+    assert field.input_value() == "user_id"
+    field.fill("environ.ke")
+    field.press("Tab")
+    tab.wait_for_function(
+        "() => document.querySelector('.console-input').value === 'environ.keys('"
+    )
+    field.fill("environ.")
+    field.press("Tab")
+    tab.wait_for_function("() => document.querySelectorAll('.console-completion').length > 5")
+    console.locator(".console-completion button", has_text="environ.keys(").click()
+    assert field.input_value() == "environ.keys("
+
+    # A long repr is cut; "show more" reveals the rest.
+    enter(console, "'x' * 3000")
+    more = console.locator(".show-more").last
+    more.click()
+    assert console.locator(".repr-rest").last.is_visible()
+    assert last_result(console).count("x") >= 3000
+
+    enter(console, "dump()")
+    assert console.locator(".dump th", has_text="user_id").count() == 1
+    browser_page.screenshot("console-frame.png")
+
+    # History survives a reload (local storage); the PIN cookie spares the prompt.
+    tab.reload()
+    console = open_frame_console(tab)
+    field = console.locator(".console-input")
+    field.wait_for(state="visible")
+    assert tab.locator(".console-pin-input").count() == 0
+    field.press("ArrowUp")
+    assert field.input_value() == "dump()"
+    assert unexpected(browser_page) == []
+
+
+def test_pasting_several_lines_runs_them_as_a_block(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    tab = browser_page.page
+    tab.goto(server.url + "/boom")
+    console = open_frame_console(tab)
+    type_pin(tab, PIN)
+    field = console.locator(".console-input")
+    field.wait_for(state="visible")
+    field.focus()
+    tab.evaluate(
+        """() => {
+            const data = new DataTransfer();
+            data.setData('text', 'def twice(n):\\n    return 2 * n\\n\\ntwice(user_id)');
+            document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
+        }"""
+    )
+    console.locator(".console-result").last.wait_for()
+    assert last_result(console) == "84"
+    assert unexpected(browser_page) == []
+
+
+def test_the_standalone_console(server: LiveServer, browser_page: WatchedPage) -> None:
+    tab = browser_page.page
+    tab.goto(server.url + "/console")
+    type_pin(tab, PIN)
+    console = tab.locator(".wsgidev-console")
+    console.locator(".console-input").wait_for(state="visible")
+    enter(console, "import sys; sys.version_info[0]")
+    assert last_result(console) == "3"
+    enter(console, "help(len)")
+    assert "Return the number of items" in last_result(console)
+    browser_page.screenshot("console-standalone.png")
+    assert unexpected(browser_page) == []
+
+
+def test_ten_wrong_pins_lock_the_console_and_the_page_says_so(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    tab = browser_page.page
+    tab.goto(server.url + "/console")
+    status = tab.locator(".console-pin-status")
+    for attempt in range(10):
+        type_pin(tab, f"000-000-{attempt:03d}")
+        expected = f"{9 - attempt} tries left" if attempt < 9 else "locked"
+        tab.wait_for_function(
+            "text => document.querySelector('.console-pin-status').textContent.includes(text)",
+            arg=expected,
+        )
+    assert "Restart the server" in status.inner_text()
+    assert tab.locator(".console-pin-input").is_disabled()
+    browser_page.screenshot("console-locked.png")
+    # The locking answer is a 403, which Chromium logs as a failed load.
+    assert unexpected(browser_page, "status of 403") == []

@@ -1,0 +1,257 @@
+"""The console and its security through a real server over real sockets on 127.0.0.1.
+
+Every refused request carries code that would create a file; the file must not exist afterwards.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.live
+
+PIN_LINE = r" \* Debugger PIN: (\d{3}-\d{3}-\d{3})"
+CRASH_HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture
+def cache_env(tmp_path: Path) -> dict[str, str]:
+    """Keep PIN files in a throwaway cache folder, and let no PIN from the caller leak in."""
+    return {"XDG_CACHE_HOME": str(tmp_path / "cache"), "WSGIDEV_DEBUG_PIN": ""}
+
+
+def fetch(
+    server: LiveServer,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=15)
+    try:
+        all_headers = {"Host": f"127.0.0.1:{server.port}", **(headers or {})}
+        conn.request(method, path, body=body, headers=all_headers)
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+class Session:
+    """A browser's view of one traceback page: its secret, frame ids and PIN cookie."""
+
+    def __init__(self, server: LiveServer, path: str = "/boom") -> None:
+        self.server = server
+        status, _, body = fetch(server, "GET", path, headers=CRASH_HTML)
+        assert status == 500
+        page = body.decode()
+        self.secret = re.search(r'data-secret="([^"]+)"', page)[1]  # type: ignore[index]
+        self.frame_ids = re.findall(r'data-frame-id="(\d+)"', page)
+        self.cookie = ""
+
+    def command(
+        self, fields: dict[str, str], headers: dict[str, str] | None = None, **kw: Any
+    ) -> tuple[int, dict[str, Any], http.client.HTTPMessage]:
+        body = urlencode({"s": self.secret, **fields}).encode()
+        all_headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if self.cookie:
+            all_headers["Cookie"] = self.cookie
+        all_headers.update(headers or {})
+        status, response_headers, raw = fetch(
+            self.server, "POST", "/boom?__debugger__=yes", body, all_headers
+        )
+        return status, json.loads(raw), response_headers
+
+    def login(self, pin: str) -> None:
+        status, data, headers = self.command({"cmd": "pinauth", "pin": pin})
+        assert status == 200 and data["auth"] is True, data
+        self.cookie = headers["Set-Cookie"].split(";", 1)[0]
+
+    def run(self, code: str, frame: str | None = None, **kw: Any) -> tuple[int, dict[str, Any]]:
+        status, data, _ = self.command({"cmd": code, "frm": frame or self.frame_ids[-1]}, **kw)
+        return status, data
+
+
+def start_crash(
+    live_server: Callable[..., LiveServer], env: dict[str, str], *args: str
+) -> tuple[LiveServer, str]:
+    server = live_server("crash", "--debugger", *args, env=env)
+    return server, server.wait_for(PIN_LINE)[1]
+
+
+def text_of(html: str) -> str:
+    return (
+        re.sub(r"<[^>]+>", "", html)
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+    )
+
+
+def test_the_console_runs_code_in_the_frame_that_raised(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str]
+) -> None:
+    server, pin = start_crash(live_server, cache_env)
+    session = Session(server)
+    session.login(pin)
+    status, data = session.run("user_id + 1")
+    assert status == 200 and text_of(data["html"]) == "43"
+    assert text_of(session.run("environ['PATH_INFO']")[1]["html"]) == "'/boom'"
+    assert session.run("def double(n):")[1]["more"] is True
+    session.run("    return n * user_id")
+    session.run("")
+    assert text_of(session.run("double(2)")[1]["html"]) == "84"
+
+
+def test_every_refusal_over_the_wire_runs_nothing(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str], tmp_path: Path
+) -> None:
+    server, pin = start_crash(live_server, cache_env)
+    session = Session(server)
+    probe = tmp_path / "probe"
+    code = f"open({str(probe)!r}, 'w').close()"
+
+    # No PIN cookie yet.
+    assert session.run(code)[0] == 401
+    session.login(pin)
+    frame = session.frame_ids[-1]
+    # The same command by GET, fields in the URL (what Werkzeug's page sends).
+    query = urlencode({"__debugger__": "yes", "cmd": code, "frm": frame, "s": session.secret})
+    status, _, _ = fetch(server, "GET", f"/boom?{query}", headers={"Cookie": session.cookie})
+    assert status == 405
+    # Missing and wrong secret.
+    assert session.command({"cmd": code, "frm": frame, "s": ""})[0] == 403
+    assert session.command({"cmd": code, "frm": frame, "s": "0" * len(session.secret)})[0] == 403
+    # DNS rebinding: a foreign Host.
+    status, data = session.run(code, headers={"Host": f"attacker.example:{server.port}"})
+    assert status == 400 and "trusted_hosts" in data["error"]
+    # Cross-site.
+    assert session.run(code, headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+    assert session.run(code, headers={"Origin": "http://attacker.example"})[0] == 403
+    # A frame that does not exist.
+    assert session.run(code, frame="999999")[0] == 410
+    assert not probe.exists()
+
+    # The control: IPv6 loopback as Host, everything else right, and the probe runs.
+    status, data = session.run(code, headers={"Host": f"[::1]:{server.port}"})
+    assert status == 200, data
+    assert probe.exists()
+
+
+def test_wrong_pins_lock_the_debugger_and_the_page_is_told(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str], tmp_path: Path
+) -> None:
+    server, pin = start_crash(live_server, cache_env)
+    session = Session(server)
+    for _ in range(10):
+        status, data, _ = session.command({"cmd": "pinauth", "pin": "000-000-000"})
+    assert status == 403 and data["locked"] is True
+    status, data, headers = session.command({"cmd": "pinauth", "pin": pin})
+    assert data["auth"] is False and "Set-Cookie" not in headers
+    probe = tmp_path / "probe"
+    status, data = session.run(f"open({str(probe)!r}, 'w').close()")
+    assert status == 401 or data["reason"] == "locked"
+    assert not probe.exists()
+    server.wait_for("locked after 10 wrong PINs")
+
+
+def test_the_pin_is_printed_at_startup_and_again_on_request(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str], tmp_path: Path
+) -> None:
+    server, pin = start_crash(live_server, cache_env)
+    session = Session(server)
+    lines_before = len(server.lines)
+    status, data, _ = session.command({"cmd": "printpin"})
+    assert status == 200 and data == {"printed": True}
+    assert server.wait_for(PIN_LINE, start=lines_before)[1] == pin
+    (pin_file,) = (tmp_path / "cache" / "wsgidev" / "pins").iterdir()
+    assert stat.S_IMODE(pin_file.stat().st_mode) == 0o600
+
+
+def test_the_pin_survives_a_restart_and_an_old_page_is_told_to_reload(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str]
+) -> None:
+    first, pin = start_crash(live_server, cache_env)
+    old_page = Session(first)
+    first.stop()
+    second, second_pin = start_crash(live_server, cache_env)
+    assert second_pin == pin
+    old_page.server = second
+    status, data, _ = old_page.command({"cmd": "pinauth", "pin": pin})
+    assert status == 403 and data["reason"] == "restarted"
+    assert "restarted" in data["error"] and "reload the page" in data["error"]
+
+
+def test_the_pin_environment_variable(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str]
+) -> None:
+    server, pin = start_crash(live_server, {**cache_env, "WSGIDEV_DEBUG_PIN": "135-792-468"})
+    assert pin == "135-792-468"
+    session = Session(server)
+    session.login("135792468")
+    assert session.run("user_id")[0] == 200
+
+
+def test_pin_off_runs_without_asking(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str]
+) -> None:
+    server = live_server("crash", "--debugger", env={**cache_env, "WSGIDEV_DEBUG_PIN": "off"})
+    server.wait_for("Debugger PIN disabled")
+    session = Session(server)
+    status, data = session.run("user_id")
+    assert status == 200 and text_of(data["html"]) == "42"
+
+
+def test_an_evicted_traceback_says_it_expired(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str]
+) -> None:
+    server, pin = start_crash(live_server, cache_env)
+    first = Session(server)
+    first.login(pin)
+    assert first.run("user_id")[0] == 200
+    for _ in range(33):  # one more than the default max_tracebacks
+        assert fetch(server, "GET", "/boom", headers=CRASH_HTML)[0] == 500
+    status, data = first.run("user_id")
+    assert status == 410
+    assert (
+        "this traceback has expired" in data["error"].lower() and "reload the page" in data["error"]
+    )
+
+
+def test_the_standalone_console(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str]
+) -> None:
+    server, pin = start_crash(live_server, cache_env)
+    status, headers, body = fetch(server, "GET", "/console")
+    assert status == 200
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    session = Session(server)
+    session.secret = re.search(r'data-secret="([^"]+)"', body.decode())[1]  # type: ignore[index]
+    session.login(pin)
+    status, data, _ = session.command({"cmd": "21 * 2"})
+    assert status == 200 and text_of(data["html"]) == "42"
+
+
+def test_no_console_without_evalex(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str], tmp_path: Path
+) -> None:
+    server = live_server("crash", "--debugger", "--no-evalex", env=cache_env)
+    # /console is the app's own URL then (this app raises on every path).
+    status, _, body = fetch(server, "GET", "/console", headers=CRASH_HTML)
+    assert status == 500 and b"Interactive console" not in body
+    session = Session(server)
+    probe = tmp_path / "probe"
+    status, _, _ = session.command({"cmd": f"open({str(probe)!r}, 'w').close()", "frm": "1"})
+    assert status in (401, 403)
+    assert not probe.exists()
