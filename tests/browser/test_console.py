@@ -193,3 +193,18 @@ def test_ten_wrong_pins_lock_the_console_and_the_page_says_so(
     browser_page.screenshot("console-locked.png")
     # The locking answer is a 403, which Chromium logs as a failed load.
     assert unexpected(browser_page, "status of 403") == []
+
+
+def test_under_a_multiprocess_server_the_console_explains_why_it_is_off(
+    live_server: Callable[..., LiveServer], tmp_path: Path, browser_page: WatchedPage
+) -> None:
+    env = {"WSGIDEV_DEBUG_PIN": PIN, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    server = live_server("crash", "--debugger", "--processes", "2", env=env)
+    tab = browser_page.page
+    tab.goto(server.url + "/boom")
+    open_frame_console(tab)
+    message = tab.locator(".console-error")
+    message.wait_for()
+    assert "multi-process server" in message.inner_text()
+    assert tab.locator(".console-pin-input").count() == 0
+    assert unexpected(browser_page) == []

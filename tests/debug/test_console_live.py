@@ -255,3 +255,19 @@ def test_no_console_without_evalex(
     status, _, _ = session.command({"cmd": f"open({str(probe)!r}, 'w').close()", "frm": "1"})
     assert status in (401, 403)
     assert not probe.exists()
+
+
+def test_a_multiprocess_server_renders_the_page_and_explains_the_console_is_unavailable(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str], tmp_path: Path
+) -> None:
+    server, pin = start_crash(live_server, cache_env, "--processes", "2")
+    status, _, body = fetch(server, "GET", "/boom", headers=CRASH_HTML)
+    assert status == 500 and b'data-multiprocess="true"' in body
+    session = Session(server)
+    probe = tmp_path / "probe"
+    status, data = session.run(f"open({str(probe)!r}, 'w').close()")
+    assert status == 409 and data["reason"] == "multiprocess"
+    assert "another process" in data["error"]
+    status, data, _ = session.command({"cmd": "pinauth", "pin": pin})
+    assert status == 409
+    assert not probe.exists()
