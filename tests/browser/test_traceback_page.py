@@ -1,0 +1,99 @@
+"""The traceback page in headless Chromium: folding, locals, whole-function source, no CSP or
+script errors, readable without JavaScript. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import WatchedPage
+from tests.conftest import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+
+@pytest.fixture
+def server(live_server: Callable[..., LiveServer]) -> LiveServer:
+    return live_server("debug_showcase", "--debugger", "--threaded", "--no-evalex")
+
+
+def real_problems(watched: WatchedPage) -> list[str]:
+    # Chromium reports the document's own 500 status as a console error; that is the point here.
+    return [p for p in watched.problems() if "status of 500" not in p]
+
+
+def test_the_page_folds_library_frames_and_shows_locals_on_demand(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    page: Any = browser_page.page
+    page.goto(server.url + "/boom")
+    assert page.title().startswith("RuntimeError: could not read the <payload>")
+    assert page.locator("h1 .exc-type").inner_text() == "RuntimeError"
+
+    group = page.locator("details.library-frames").first
+    assert group.get_attribute("open") is None  # folded by the script
+    assert group.locator(".frame").first.is_hidden()
+    group.locator(":scope > summary").click()
+    assert group.get_attribute("open") == ""
+    assert group.locator(".frame").first.is_visible()
+
+    raising = page.locator(".frame.raising").first
+    assert raising.is_visible()  # the frame that raised is never folded away
+
+    function_name = page.locator(".function code", has_text=re.compile(r"^parse_payload$"))
+    app_frame = page.locator(".frame.app").filter(has=function_name)
+    locals_table = app_frame.locator("details.locals table")
+    assert locals_table.is_hidden()
+    app_frame.locator("details.locals > summary").click()
+    assert locals_table.is_visible()
+    token_row = locals_table.locator("tr", has_text="api_token")
+    assert token_row.locator("td").inner_text() == "********"
+    assert "tok-123456" not in page.content()
+
+    outer = page.locator(".frame.app").filter(
+        has=page.locator(".function code", has_text=re.compile(r"^app$"))
+    )
+    extra = outer.first.locator(".line.extra").first
+    assert extra.is_hidden()
+    outer.first.locator("button.expand").click()
+    assert extra.is_visible()
+
+    assert (
+        page.locator("#plaintext-text")
+        .inner_text()
+        .startswith("Traceback (most recent call last):")
+    )
+    assert real_problems(browser_page) == []
+    browser_page.screenshot("traceback-page.png")
+
+
+def test_dark_mode_follows_the_system_setting(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    page: Any = browser_page.page
+    page.emulate_media(color_scheme="dark")
+    page.goto(server.url + "/boom")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background != "rgb(244, 245, 247)"  # not the light palette
+    page.emulate_media(color_scheme="light")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(244, 245, 247)"
+    page.emulate_media(color_scheme="dark")
+    assert real_problems(browser_page) == []
+    browser_page.screenshot("traceback-page-dark.png")
+
+
+def test_without_javascript_everything_is_shown_expanded(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    page: Any = browser_page.page
+    page.route("**/*f=debugger.js*", lambda route: route.abort())
+    page.goto(server.url + "/boom")
+    assert page.evaluate("document.documentElement.classList.contains('js')") is False
+    assert page.locator("details.library-frames .frame").first.is_visible()
+    assert page.locator("details.locals table").first.is_visible()
+    assert page.locator(".line.extra").first.is_visible()
+    assert page.locator("button.copy").is_hidden()  # needs the script, so it stays out of the way
+    browser_page.screenshot("traceback-page-no-js.png")
