@@ -759,3 +759,9 @@ def test_the_console_assets_are_served() -> None:
     for name in ("console.js", "console.css"):
         response = call_app(debugged(), f"/?__debugger__=yes&cmd=resource&f={name}")
         assert response.code == 200 and response.body
+
+
+def test_get_pin_and_cookie_name_is_exported_where_werkzeug_has_it() -> None:
+    from wsgidev.debug import get_pin_and_cookie_name as exported
+
+    assert exported is get_pin_and_cookie_name

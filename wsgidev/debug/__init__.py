@@ -27,9 +27,9 @@ from ._store import FrameHandle, Retained, TracebackStore
 from ._text import json_view, plaintext_view
 from .model import build_traceback
 from .render import PageContext, render_page
-from .security import DebuggerSecurity
+from .security import DebuggerSecurity, get_pin_and_cookie_name
 
-__all__ = ["DebuggedApplication", "FrameHandle"]
+__all__ = ["DebuggedApplication", "FrameHandle", "get_pin_and_cookie_name"]
 
 EDITOR_ENV_VAR = "WSGIDEV_EDITOR"
 TRACEBACK_HEADER = "X-Wsgidev-Traceback"
