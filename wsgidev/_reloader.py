@@ -39,12 +39,15 @@ RUN_MAIN_ENV = "WSGIDEV_RUN_MAIN"
 SERVER_FD_ENV = "WSGIDEV_SERVER_FD"
 OPTIONS_ENV = "WSGIDEV_RELOADER_OPTIONS"
 TARGET_ENV = "WSGIDEV_RELOADER_TARGET"
+STANDBY_ENV = "WSGIDEV_RELOADER_STANDBY"
 BOOTSTRAP = "from wsgidev._reloader_child import main; main()"
 
 # After Ctrl+C the child finishes its in-flight requests (the server allows 5 s); past this it
-# is interrupted again, and past KILL_SECONDS more it is killed. A second Ctrl+C skips both.
-GRACE_SECONDS = 6.0
-KILL_SECONDS = 3.0
+# is killed. A second Ctrl+C kills it at once.
+GRACE_SECONDS = 7.0
+# A spare child (interpreter started, wsgidev imported, user code not) is started this long
+# after a restart, so it never competes with the child that is starting for the CPU.
+STANDBY_DELAY_SECONDS = 1.5
 # An unanswered line waiting on the terminal this long is ours (nobody else, e.g. pdb, read it).
 STDIN_CLAIM_SECONDS = 0.3
 
@@ -154,7 +157,7 @@ def run_with_reloader(listener: socket.socket, options: ReloaderOptions) -> None
     Supervisor(listener, options, watcher, Target.of_this_process()).run()
 
 
-def _interpreter_flags() -> list[str]:
+def interpreter_flags() -> list[str]:
     # The private helper multiprocessing uses too: -W, -X, -O, -B ... as this process got them.
     helper: Callable[[], list[str]] | None = getattr(
         subprocess, "_args_from_interpreter_flags", None
@@ -189,11 +192,13 @@ class Supervisor:
         self.target = target
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = False
-        self._interrupted_child = False
         self._deadline = 0.0
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._waiting: tuple[threading.Event, threading.Thread] | None = None
+        # The warm spare and the pipe end that tells it to go; started STANDBY_DELAY after a start.
+        self._standby: tuple[subprocess.Popen[bytes], int] | None = None
+        self._standby_due: float | None = None
 
     # -- events --------------------------------------------------------------------------
     def _wake(self, event: bytes) -> None:
@@ -219,19 +224,26 @@ class Supervisor:
         try:
             self._spawn()
             while True:
-                timeout = max(0.0, self._deadline - time.monotonic()) if self.stopping else None
-                ready, _, _ = select.select([self._wake_r], [], [], timeout)
+                ready, _, _ = select.select([self._wake_r], [], [], self._timeout())
                 events = os.read(self._wake_r, 64) if ready else b""
                 if not self._handle(events):
                     return
+                self._maybe_start_standby()
         finally:
             stop_stdin.set()
             self._stop_waiting()
+            self._drop_standby()
             self._kill_child()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             os.close(self._wake_r)
             os.close(self._wake_w)
+
+    def _timeout(self) -> float | None:
+        due = [self._deadline] if self.stopping else []
+        if self._standby_due is not None:
+            due.append(self._standby_due)
+        return max(0.0, min(due) - time.monotonic()) if due else None
 
     def _handle(self, events: bytes) -> bool:
         """Act on a batch of events; False once the supervisor should return."""
@@ -248,6 +260,9 @@ class Supervisor:
         return True
 
     def _on_child_exit(self) -> bool:
+        if self._standby is not None and self._standby[0].poll() is not None:
+            self._drop_standby()  # a spare that died (or was told to go away) is just replaced
+            self._standby_due = time.monotonic() + STANDBY_DELAY_SECONDS
         child = self.child
         if child is None or child.returncode is None:
             return True  # a stale notice from a child already handled
@@ -285,33 +300,40 @@ class Supervisor:
             self._kill_child()
             return False
         self.stopping = True
-        if byte == _TERMINATE:
-            # Only we got SIGTERM; the child turns it into a graceful stop.
-            with contextlib.suppress(ProcessLookupError):
-                self.child.terminate()
-            self._interrupted_child = True
-        # A terminal's Ctrl+C reaches the child too; a SIGINT sent to us alone is forwarded
-        # after the grace period, so in-flight requests are not cut short either way.
+        self._drop_standby()
+        # SIGTERM is the child's graceful stop that never counts as a second Ctrl+C, so it is
+        # safe to send whether or not the terminal's Ctrl+C reached the child too.
+        with contextlib.suppress(ProcessLookupError):
+            self.child.terminate()
         self._deadline = time.monotonic() + GRACE_SECONDS
         return True
 
     def _escalate(self) -> bool:
         child = self.child
-        if child is None or child.poll() is not None:
-            return False
-        if not self._interrupted_child:
-            self._interrupted_child = True
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signal.SIGINT)
-            self._deadline = time.monotonic() + KILL_SECONDS
-            return True
-        logger.warning(" * The server process did not stop in time; killing it")
-        self._kill_child()
+        if child is not None and child.poll() is None:
+            logger.warning(" * The server process did not stop in time; killing it")
+            self._kill_child()
         return False
 
     # -- the child -------------------------------------------------------------------------
     def _spawn(self) -> None:
+        """Start serving: wake the spare child if there is one, else start a new process."""
         logger.info(" * Restarting with %s", self.watcher_name)
+        self._standby_due = None if self.stopping else time.monotonic() + STANDBY_DELAY_SECONDS
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            process, go = standby
+            try:
+                os.write(go, b"g")
+                self.child = process
+                return
+            except OSError:  # it died meanwhile: start afresh
+                pass
+            finally:
+                os.close(go)
+        self.child = self._start_process(standby=False)
+
+    def _start_process(self, standby: bool) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             RUN_MAIN_ENV: "true",
@@ -320,16 +342,51 @@ class Supervisor:
             TARGET_ENV: self.target.to_json(),
             RELOADER_TYPE_ENV: self.watcher_name,
         }
-        args = [sys.executable, *_interpreter_flags(), "-c", BOOTSTRAP]
-        child = subprocess.Popen(args, env=env, pass_fds=(self.listener.fileno(),))
-        self.child = child
-        self._interrupted_child = False
+        fds = [self.listener.fileno()]
+        go_read = go_write = -1
+        if standby:
+            go_read, go_write = os.pipe()
+            env[STANDBY_ENV] = str(go_read)
+            fds.append(go_read)
+        args = [sys.executable, *interpreter_flags(), "-c", BOOTSTRAP]
+        try:
+            process = subprocess.Popen(args, env=env, pass_fds=fds)
+        finally:
+            if standby:
+                os.close(go_read)
+        if standby:
+            self._standby = (process, go_write)
 
         def reap() -> None:
-            child.wait()
+            process.wait()
             self._wake(_CHILD_EXITED)
 
-        threading.Thread(target=reap, name=f"wsgidev-reap-{child.pid}", daemon=True).start()
+        threading.Thread(target=reap, name=f"wsgidev-reap-{process.pid}", daemon=True).start()
+        return process
+
+    def _maybe_start_standby(self) -> None:
+        due = self._standby_due
+        if due is None or time.monotonic() < due:
+            return
+        self._standby_due = None
+        if self._standby is None and self.child is not None and not self.stopping:
+            try:
+                self._start_process(standby=True)
+            except OSError as exc:  # out of processes or memory: restarts just start cold
+                logger.warning(" * Could not start a spare server process: %s", exc)
+
+    def _drop_standby(self) -> None:
+        standby, self._standby = self._standby, None
+        if standby is None:
+            return
+        process, go = standby
+        with contextlib.suppress(OSError):
+            os.close(go)  # end of file: the spare exits by itself
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(2)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
     def _kill_child(self) -> None:
         child = self.child

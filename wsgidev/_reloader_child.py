@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import os
 import runpy
 import signal
@@ -21,12 +22,15 @@ from typing import Any
 
 from ._log import ensure_handler, logger
 from ._reloader import (
+    BOOTSTRAP,
     OPTIONS_ENV,
     RESTART_EXIT_CODE,
     SERVER_FD_ENV,
+    STANDBY_ENV,
     TARGET_ENV,
     ReloaderOptions,
     Target,
+    interpreter_flags,
 )
 from ._types import StartResponse, WSGIApplication, WSGIEnvironment
 from ._watch import WatchScope, is_library_path, make_watcher, resolve_watcher_name
@@ -45,6 +49,9 @@ def main() -> None:
     sys.argv[:] = list(target.argv)
     if sys.path and sys.path[0] == "":  # what -c put first; the program expects its own
         sys.path[0] = target.path0
+    standby = os.environ.pop(STANDBY_ENV, None)
+    if standby is not None and not _wait_for_turn(int(standby), options):
+        return
     try:
         if target.kind == "module":
             runpy.run_module(target.target, run_name="__main__", alter_sys=True)
@@ -56,6 +63,46 @@ def main() -> None:
         if _serving.is_set():
             raise
         serve_startup_error(exc, options)
+
+
+def _wait_for_turn(go: int, options: ReloaderOptions) -> bool:
+    """As the supervisor's spare: import wsgidev now, then wait until told to run the program.
+
+    This takes the interpreter start and wsgidev's own imports out of the restart. Returns
+    False when the supervisor lets the spare go (end of file) or on Ctrl+C. A module imported
+    here whose file changed meanwhile (wsgidev itself in an editable install) makes the spare
+    start over in a fresh interpreter, so no stale code is ever run.
+    """
+    hangup = getattr(signal, "SIGHUP", None)
+    previous = signal.signal(hangup, signal.SIG_IGN) if hangup is not None else None
+    try:
+        import wsgidev.serving  # noqa: F401  (what every child imports first)
+
+        importlib.import_module(f"wsgidev._watch_{resolve_watcher_name(options.reloader_type)}")
+        loaded = _loaded_files()
+        answer = os.read(go, 1)
+    except KeyboardInterrupt:
+        return False
+    finally:
+        os.close(go)
+        if hangup is not None:
+            signal.signal(hangup, previous)
+    if answer != b"g":
+        return False
+    if _loaded_files() != loaded:
+        os.execv(sys.executable, [sys.executable, *interpreter_flags(), "-c", BOOTSTRAP])
+    return True
+
+
+def _loaded_files() -> dict[str, int]:
+    """Modification times of every loaded module's file."""
+    found: dict[str, int] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str):
+            with contextlib.suppress(OSError):
+                found[path] = os.stat(path).st_mtime_ns
+    return found
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -83,6 +130,7 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
     """
     _serving.set()
     restart = threading.Event()
+    stopping = threading.Event()
     stop = threading.Event()
 
     def request_restart() -> None:
@@ -107,15 +155,24 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
         logger.info(" * Reloading on request")
         request_restart()
 
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        # The supervisor stopping (Ctrl+C, SIGTERM, its death): finish requests, then exit 0.
+        # Unlike a forwarded SIGINT this never counts as a second, impatient Ctrl+C.
+        stopping.set()
+        threading.Thread(target=server.shutdown, name="wsgidev-stop", daemon=True).start()
+
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, on_sighup)
+    signal.signal(signal.SIGTERM, on_sigterm)
     threading.Thread(target=watch, name="wsgidev-watch", daemon=True).start()
     try:
         server.serve_forever()
     finally:
         stop.set()
-    if restart.is_set():
+        signal.signal(signal.SIGTERM, _interrupt)
+    if restart.is_set() or stopping.is_set():
         _finish_in_flight(server)
+    if restart.is_set() and not stopping.is_set():
         server.server_close()
         sys.exit(RESTART_EXIT_CODE)
 

@@ -200,7 +200,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     ssl_context = _ssl_context(parser, args)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    app = _load_or_exit(args.target)
+    app = _load_for_reload(args.target) if args.reload else _load_or_exit(args.target)
     run_simple(
         args.host,
         args.port,
@@ -217,6 +217,36 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         ssl_context=ssl_context,
     )
     return 0
+
+
+def _load_for_reload(text: str) -> Any:
+    """With --reload: the supervisor only checks TARGET; the child imports it.
+
+    An app that fails to import in the child is not the end: the exception reaches the
+    reloader, which serves it as a 500 page and restarts once a file changes.
+    """
+    from ._reloader import RUN_MAIN_ENV
+
+    if os.environ.get(RUN_MAIN_ENV) != "true":
+        try:
+            parse_target(text)
+        except TargetNotFound as exc:
+            print(f"Error: could not load the application {text!r}: {exc}.", file=sys.stderr)
+            raise SystemExit(USAGE_ERROR) from None
+        return _served_by_the_child
+    try:
+        return load_app(parse_target(text))
+    except TargetNotFound as exc:
+        print(f"Error: could not load the application {text!r}: {exc}.", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR) from None
+    except Exception as exc:
+        # Boundary: hand the user's error to the reloader with their frames first.
+        raise exc.with_traceback(_user_traceback(exc.__traceback__)) from None
+
+
+def _served_by_the_child(environ: Any, start_response: Any) -> Any:
+    """The supervisor's stand-in app: with --reload only the child process serves."""
+    raise RuntimeError("the reloader's supervisor process does not serve requests")
 
 
 def _load_or_exit(text: str) -> Any:
