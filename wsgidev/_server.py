@@ -433,6 +433,7 @@ class BaseWSGIServer:
         if self._interrupted:
             raise KeyboardInterrupt
         self._interrupted = True
+        self.draining = True  # responses in flight now end their connections
         logger.info(" * Stopping: finishing requests in flight (press CTRL+C again to quit now)")
         self._wake()
         if isinstance(self._runner, InlineRunner) and self._runner.busy:
