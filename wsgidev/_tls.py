@@ -129,6 +129,7 @@ def generate_adhoc_ssl_pair(cn: str | None = None) -> tuple[Certificate, Ellipti
 
 
 def _pem_pair(cn: str | None) -> CertificatePair:
+    _require_cryptography("Generating a TLS certificate")
     from cryptography.hazmat.primitives import serialization
 
     cert, key = generate_adhoc_ssl_pair(cn)

@@ -1,13 +1,262 @@
-"""run_simple and make_server: assemble the middleware stack and serve it (being built)."""
+"""run_simple: assemble the middleware stack, bind, announce, and serve it.
+
+The server classes, the HTTP handler and the socket binding live in _server/_handler; TLS
+contexts in _tls; restarting on code changes in _reloader. This module re-exports them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import errno
+import os
+import socket
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any, get_args
+
+from ._banner import BoundAddress, is_dual_stack, log_startup
+from ._handler import WSGIRequestHandler
+from ._log import ensure_handler, logger
+from ._server import (
+    BaseWSGIServer,
+    ForkingWSGIServer,
+    ThreadedWSGIServer,
+    bind_socket,
+    make_server,
+)
+from ._tls import (
+    as_ssl_context,
+    generate_adhoc_ssl_context,
+    load_ssl_context,
+    make_ssl_devcert,
+)
+from ._types import WSGIApplication
+from ._watch import ReloaderType
+
+__all__ = [
+    "BaseWSGIServer",
+    "ForkingWSGIServer",
+    "ReloaderType",
+    "ThreadedWSGIServer",
+    "WSGIRequestHandler",
+    "generate_adhoc_ssl_context",
+    "is_running_from_reloader",
+    "load_ssl_context",
+    "make_server",
+    "make_ssl_devcert",
+    "run_simple",
+]
+
+RUN_MAIN_ENV = "WSGIDEV_RUN_MAIN"
+SERVER_FD_ENV = "WSGIDEV_SERVER_FD"
+# errno values that mean "this address cannot be listened on", worth one line and exit 1.
+_BIND_ERRORS = {errno.EADDRINUSE: "is already in use", errno.EACCES: "needs more privileges"}
 
 
-def run_simple(*args: Any, **kwargs: Any) -> None:
-    raise NotImplementedError("wsgidev.serving.run_simple is being built")
+def is_running_from_reloader() -> bool:
+    """Whether this process is the child the reloader restarts (it serves; the parent watches)."""
+    return os.environ.get(RUN_MAIN_ENV) == "true"
 
 
-def make_server(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("wsgidev.serving.make_server is being built")
+def run_simple(
+    hostname: str,
+    port: int,
+    application: WSGIApplication,
+    use_reloader: bool = False,
+    use_debugger: bool = False,
+    use_evalex: bool = True,
+    extra_files: Iterable[str] | None = None,
+    exclude_patterns: Iterable[str] | None = None,
+    reloader_interval: float = 1,
+    reloader_type: ReloaderType = "auto",
+    threaded: bool = False,
+    processes: int = 1,
+    request_handler: type[WSGIRequestHandler] | None = None,
+    static_files: Mapping[str, Any] | None = None,
+    passthrough_errors: bool = False,
+    ssl_context: Any = None,
+) -> None:
+    """Serve ``application`` for development until Ctrl+C (then return normally).
+
+    ``hostname`` may be ``unix://PATH``, an IPv6 literal or ``0.0.0.0``/``::`` for every
+    interface; ``port=0`` lets the OS pick (the banner shows the real one). ``static_files``
+    wraps the app in SharedDataMiddleware, ``use_debugger`` then in DebuggedApplication
+    (outermost). ``ssl_context`` is an ``ssl.SSLContext``, a ``(cert, key)`` tuple or
+    ``"adhoc"``. A port already in use logs one line and exits with status 1.
+
+    Raises ``TypeError``/``ValueError`` naming the offending argument.
+    """
+    _check_arguments(
+        hostname, port, application, reloader_interval, reloader_type, threaded, processes
+    )
+    _check_optional_arguments(request_handler, static_files, extra_files, exclude_patterns)
+    context = as_ssl_context(ssl_context)
+    ensure_handler()
+    if use_reloader and not is_running_from_reloader():
+        # The supervisor binds once and hands the socket to every restarted child, so the port
+        # stays taken across restarts and a busy port fails before any child starts. It never
+        # serves, so the app is wrapped (and the debugger PIN printed) in the children only.
+        from ._reloader import ReloaderOptions, pass_through, run_with_reloader
+
+        listener = _bind_or_exit(hostname, port)
+        bound = _bound_address(hostname, listener, https=context is not None)
+        log_startup(bound)
+        options = ReloaderOptions(
+            extra_files=pass_through(extra_files),
+            exclude_patterns=pass_through(exclude_patterns),
+            interval=float(reloader_interval),
+            reloader_type=reloader_type,
+            hostname=hostname,
+            port=bound.port,
+            use_debugger=use_debugger,
+            use_evalex=use_evalex,
+            threaded=threaded,
+            ssl=ReloaderOptions.ssl_spec(ssl_context),
+        )
+        try:
+            run_with_reloader(listener, options)
+        finally:
+            listener.close()
+        return
+
+    application = _wrap(application, use_debugger, use_evalex, static_files)
+    server = _make_server_or_exit(
+        hostname,
+        port,
+        application,
+        threaded=threaded,
+        processes=processes,
+        request_handler=request_handler,
+        passthrough_errors=passthrough_errors,
+        ssl_context=context,
+    )
+    if not is_running_from_reloader():
+        log_startup(_bound_address(hostname, server.socket, https=context is not None))
+    try:
+        if use_reloader:
+            from ._reloader import OPTIONS_ENV, ReloaderOptions
+            from ._reloader_child import serve_with_reloader
+
+            # The supervisor passes the options it was given (and what it learnt) to the child.
+            serve_with_reloader(server, ReloaderOptions.from_json(os.environ[OPTIONS_ENV]))
+        else:
+            server.serve_forever()
+    except KeyboardInterrupt:
+        # serve_forever already stopped gracefully; a Ctrl+C outside it is still a clean quit.
+        pass
+    finally:
+        server.server_close()
+
+
+def _wrap(
+    application: WSGIApplication,
+    use_debugger: bool,
+    use_evalex: bool,
+    static_files: Mapping[str, Any] | None,
+) -> WSGIApplication:
+    """Static files inside, the debugger outermost (it must see the middleware's errors too)."""
+    if static_files:
+        from .middleware.shared_data import SharedDataMiddleware
+
+        application = SharedDataMiddleware(application, dict(static_files))
+    if use_debugger:
+        from .debug import DebuggedApplication
+
+        application = DebuggedApplication(application, evalex=use_evalex)
+    return application
+
+
+def _check_arguments(
+    hostname: object,
+    port: object,
+    application: object,
+    reloader_interval: object,
+    reloader_type: object,
+    threaded: object,
+    processes: object,
+) -> None:
+    if not isinstance(hostname, str):
+        raise TypeError(f"hostname must be a str, got {type(hostname).__name__}")
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise TypeError(f"port must be an integer, got {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, got {port}")
+    if not callable(application):
+        raise TypeError(
+            f"application must be a WSGI callable, got {type(application).__name__} object"
+        )
+    if not isinstance(reloader_interval, (int, float)) or isinstance(reloader_interval, bool):
+        raise TypeError(
+            f"reloader_interval must be a number of seconds, got {type(reloader_interval).__name__}"
+        )
+    if reloader_interval <= 0:
+        raise ValueError(f"reloader_interval must be positive, got {reloader_interval}")
+    if reloader_type not in get_args(ReloaderType):
+        choices = ", ".join(map(repr, get_args(ReloaderType)))
+        raise ValueError(f"reloader_type must be one of {choices}, got {reloader_type!r}")
+    if not isinstance(processes, int) or isinstance(processes, bool):
+        raise TypeError(f"processes must be an integer, got {type(processes).__name__}")
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, got {processes}")
+    if threaded and processes > 1:
+        raise ValueError("threaded=True cannot be combined with processes > 1; choose one")
+
+
+def _check_optional_arguments(
+    request_handler: object, static_files: object, extra_files: object, exclude_patterns: object
+) -> None:
+    if request_handler is not None and not (
+        isinstance(request_handler, type) and issubclass(request_handler, WSGIRequestHandler)
+    ):
+        raise TypeError("request_handler must be a subclass of WSGIRequestHandler or None")
+    if static_files is not None and not isinstance(static_files, Mapping):
+        raise TypeError(
+            "static_files must be a mapping of URL prefix to directory, file or "
+            f"(package, path), got {type(static_files).__name__}"
+        )
+    for name, value in (("extra_files", extra_files), ("exclude_patterns", exclude_patterns)):
+        if value is None:
+            continue
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise TypeError(f"{name} must be a list of strings, got {type(value).__name__}")
+
+
+def _inherited_fd() -> int | None:
+    if not is_running_from_reloader():
+        return None
+    value = os.environ.get(SERVER_FD_ENV, "")
+    return int(value) if value.isdigit() else None
+
+
+def _bind_or_exit(hostname: str, port: int) -> socket.socket:
+    try:
+        return bind_socket(hostname, port)
+    except OSError as exc:
+        _exit_if_unbindable(exc, hostname, port)
+        raise
+
+
+def _make_server_or_exit(hostname: str, port: int, app: WSGIApplication, **kwargs: Any) -> Any:
+    try:
+        return make_server(hostname, port, app, fd=_inherited_fd(), **kwargs)
+    except OSError as exc:
+        _exit_if_unbindable(exc, hostname, port)
+        raise
+
+
+def _exit_if_unbindable(exc: OSError, hostname: str, port: int) -> None:
+    """A busy or privileged port is the user's to fix: one line, exit 1, no traceback."""
+    reason = _BIND_ERRORS.get(exc.errno or 0)
+    if reason is None:
+        return
+    where = hostname if hostname.startswith("unix://") else f"{hostname} port {port}"
+    if exc.errno == errno.EADDRINUSE:
+        hint = "stop the program using it, or choose another port (0 picks a free one)"
+    else:
+        hint = "choose a port above 1023"
+    logger.error(" * Cannot listen on %s: it %s; %s.", where, reason, hint)
+    sys.exit(1)
+
+
+def _bound_address(hostname: str, sock: socket.socket, https: bool) -> BoundAddress:
+    port = 0 if sock.family == getattr(socket, "AF_UNIX", None) else int(sock.getsockname()[1])
+    return BoundAddress(hostname, port, https, dual_stack=is_dual_stack(sock))
