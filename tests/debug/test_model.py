@@ -55,8 +55,24 @@ def fail_suppressed() -> NoReturn:
         raise ValueError("fresh start") from None
 
 
-def test_plaintext_is_exactly_what_python_prints() -> None:
-    exc = caught(fail_with_cause)
+def raise_group_of_recursions() -> NoReturn:
+    raise ExceptionGroup("both", [caught(recurse, 0), caught(fail_with_context)])  # type: ignore[list-item]  # noqa: F821
+
+
+@pytest.mark.parametrize(
+    "raiser",
+    [
+        fail_with_cause,
+        lambda: recurse(0),
+        pytest.param(
+            raise_group_of_recursions,
+            marks=pytest.mark.skipif(sys.version_info < (3, 11), reason="ExceptionGroup is 3.11+"),
+        ),
+    ],
+    ids=["chain", "recursion", "group"],
+)
+def test_plaintext_is_exactly_what_python_prints(raiser: Any) -> None:
+    exc = caught(raiser)
     expected = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     assert build(exc).plaintext == expected
 

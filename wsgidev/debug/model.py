@@ -207,10 +207,56 @@ def build_traceback(
     ``frame_ids`` numbers the frames; ``keep_frames`` returns the live frames by id.
     """
     top = _skip(exc.__traceback__, skip)
-    plaintext = "".join(traceback.TracebackException(type(exc), exc, top, compact=True).format())
+    plaintext = python_text(exc, top)
     builder = _Builder(frame_ids, show_hidden_frames, keep_frames)
     chain = builder.chain(exc, top, depth=0)
     return Built(Traceback(chain, plaintext, request), builder.live)
+
+
+def python_text(exc: BaseException, tb: TracebackType | None) -> str:
+    """The traceback exactly as Python prints it, with ``tb`` as ``exc``'s own traceback."""
+    summary = traceback.TracebackException(type(exc), exc, tb, compact=True)
+    _memoize_stacks(summary)
+    return "".join(summary.format())
+
+
+class _MemoStack(traceback.StackSummary):
+    """Formats each distinct frame line once: a RecursionError repeats one ~1000 times, and
+    Python formats (and parses for carets) every repeat before folding them."""
+
+    _memo: dict[tuple[object, ...], str]
+
+    def format_frame_summary(self, frame_summary: traceback.FrameSummary) -> str:
+        key = (
+            frame_summary.filename,
+            frame_summary.lineno,
+            frame_summary.name,
+            frame_summary.line,
+            getattr(frame_summary, "end_lineno", None),
+            getattr(frame_summary, "colno", None),
+            getattr(frame_summary, "end_colno", None),
+        )
+        try:
+            memo = self._memo
+        except AttributeError:
+            memo = self._memo = {}
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = super().format_frame_summary(frame_summary)
+        return text
+
+
+def _memoize_stacks(summary: traceback.TracebackException) -> None:
+    pending, seen = [summary], set()
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        stack = _MemoStack(item.stack)
+        item.stack = stack
+        pending.extend(e for e in (item.__cause__, item.__context__) if e is not None)
+        pending.extend(getattr(item, "exceptions", None) or ())
 
 
 def _skip(tb: TracebackType | None, count: int) -> TracebackType | None:
