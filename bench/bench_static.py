@@ -223,24 +223,37 @@ def start_server(kind: str, candidate: str, root: str, port: int) -> subprocess.
             root,
             str(port),
         ]
-    # Access logs would cost the servers time and flood the table; errors show as failed runs.
-    quiet = subprocess.DEVNULL
+    # Access logs would cost the servers time; stderr is kept to explain a failed start.
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        ["taskset", "-c", "0", *command], cwd=ROOT, env=env, stdout=quiet, stderr=quiet
+        ["taskset", "-c", "0", *command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
     )
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                log.close()
                 return proc
         except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{kind} server for {candidate} exited with {proc.returncode}"
-                ) from None
             time.sleep(0.1)
     stop_server(proc)
-    raise RuntimeError(f"{kind} server for {candidate} did not start within 20 s")
+    log.seek(0)
+    tail = log.read()[-2000:].decode("utf-8", "replace")
+    log.close()
+    raise RuntimeError(
+        f"{kind} server for {candidate} did not start (exit {proc.returncode}):\n{tail}"
+    )
+
+
+def start_with_retry(kind: str, candidate: str, root: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server on a free port, once more on another port if the first one was taken."""
+    try:
+        port = free_port()
+        return start_server(kind, candidate, root, port), port
+    except RuntimeError as error:
+        print(f"retrying: {error}", file=sys.stderr)
+        port = free_port()
+        return start_server(kind, candidate, root, port), port
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
@@ -307,8 +320,7 @@ def network(
     }
     for _ in range(rounds):
         for kind, candidate in setups:
-            port = free_port()
-            proc = start_server(kind, candidate, root, port)
+            proc, port = start_with_retry(kind, candidate, root)
             try:
                 base = f"http://127.0.0.1:{port}/static/"
                 etag = etag_of(base + SMALL)
