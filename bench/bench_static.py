@@ -224,22 +224,24 @@ def start_server(kind: str, candidate: str, root: str, port: int) -> subprocess.
             str(port),
         ]
     # Access logs would cost the servers time; stderr is kept to explain a failed start.
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        ["taskset", "-c", "0", *command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                log.close()
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    stop_server(proc)
-    log.seek(0)
-    tail = log.read()[-2000:].decode("utf-8", "replace")
-    log.close()
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            ["taskset", "-c", "0", *command],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return proc
+            except OSError:
+                time.sleep(0.1)
+        stop_server(proc)
+        log.seek(0)
+        tail = log.read()[-2000:].decode("utf-8", "replace")
     raise RuntimeError(
         f"{kind} server for {candidate} did not start (exit {proc.returncode}):\n{tail}"
     )
