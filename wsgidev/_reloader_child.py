@@ -15,6 +15,7 @@ import runpy
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterable
 from types import FrameType, TracebackType
@@ -38,6 +39,9 @@ from ._watch import WatchScope, is_library_path, make_watcher, resolve_watcher_n
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # Set once run_simple serves: an exception escaping after that is a crash, not a startup error.
 _serving = threading.Event()
+# When this process began to import the program: a module saved after that (a save during the
+# restart, before the watch began) may not be what was imported.
+_started_at = [time.time()]
 
 
 def main() -> None:
@@ -52,6 +56,7 @@ def main() -> None:
     standby = os.environ.pop(STANDBY_ENV, None)
     if standby is not None and not _wait_for_turn(int(standby), options):
         return
+    _started_at[0] = time.time()
     try:
         if target.kind == "module":
             runpy.run_module(target.target, run_name="__main__", alter_sys=True)
@@ -140,11 +145,10 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
             threading.Thread(target=server.shutdown, name="wsgidev-restart", daemon=True).start()
 
     def watch() -> None:
-        watcher = make_watcher(
-            resolve_watcher_name(options.reloader_type), WatchScope(options.watch_options())
-        )
+        scope = WatchScope(options.watch_options())
+        watcher = make_watcher(resolve_watcher_name(options.reloader_type), scope)
         try:
-            path = watcher.wait_for_change(stop)
+            path = _saved_since_start(scope) or watcher.wait_for_change(stop)
         finally:
             watcher.close()
         if path is not None:
@@ -175,6 +179,17 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
     if restart.is_set() and not stopping.is_set():
         server.server_close()
         sys.exit(RESTART_EXIT_CODE)
+
+
+def _saved_since_start(scope: WatchScope) -> str | None:
+    """A watched file modified after this process started importing, if any."""
+    now = time.time()
+    for path in sorted(scope.initial_files()):
+        with contextlib.suppress(OSError):
+            # A time in the future is a skewed clock, not a save: never a reason to restart.
+            if _started_at[0] < os.stat(path).st_mtime <= now:
+                return path
+    return None
 
 
 def _finish_in_flight(server: Any) -> None:

@@ -1,0 +1,316 @@
+"""The reloader, live: a real supervisor and child serving a temporary project over 127.0.0.1.
+
+Each test writes a small project (``app.py`` calling ``run_simple(..., use_reloader=True)`` and
+the ``views.py`` it imports) into ``tmp_path``, edits it, and talks to the server over sockets.
+Every process is stopped at teardown, and the child's pid (which the app reports) is checked.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, RUNNING_ON, LiveServer
+from wsgidev._watch import available_watchers
+
+pytestmark = pytest.mark.live
+
+APP = """\
+import json, os
+from wsgidev.serving import run_simple
+import views
+
+def app(environ, start_response):
+    body = f"{views.VERSION} pid={os.getpid()}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+if __name__ == "__main__":
+    options = json.loads(os.environ["RELOAD_TEST_OPTIONS"])
+    run_simple("127.0.0.1", 0, app, use_reloader=True, **options)
+"""
+BACKENDS = ["stat", "watchfiles", "watchdog"]
+# Our own checkout is an editable install, so its files are watched like project files; keep
+# edits made to it meanwhile out of these tests.
+NOT_OURS = [str(ROOT / "wsgidev" / "*"), str(ROOT / "tests" / "*")]
+
+
+class Project:
+    """A temporary project and the supervisor serving it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.server: LiveServer | None = None
+        (root / "app.py").write_text(APP)
+        self.write("views.py", "VERSION = 1\n")
+
+    def write(self, name: str, text: str) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def start(self, *args: str, env: dict[str, str] | None = None, **options: Any) -> LiveServer:
+        options.setdefault("reloader_type", "stat")
+        options.setdefault("reloader_interval", 0.1)
+        options["exclude_patterns"] = [*options.get("exclude_patterns", []), *NOT_OURS]
+        command = list(args) or [sys.executable, "app.py"]
+        full_env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "NO_COLOR": "1",
+            "PYTHONPATH": str(ROOT),
+            "RELOAD_TEST_OPTIONS": json.dumps(options),
+        }
+        full_env.pop("WSGIDEV_RELOADER_TYPE", None)
+        full_env.update(env or {})
+        proc = subprocess.Popen(
+            command,
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            start_new_session=True,
+        )
+        server = LiveServer(proc)
+        self.server = server
+        threading.Thread(target=server._pump, name=f"live-server-{proc.pid}", daemon=True).start()
+        server.url = server.wait_for(RUNNING_ON.pattern, timeout=20)["url"]
+        return server
+
+    def get(self, path: str = "/", accept: str = "*/*") -> tuple[int, str]:
+        """One request on a fresh connection: (status, body)."""
+        assert self.server is not None
+        conn = http.client.HTTPConnection(self.server.host, self.server.port, timeout=10)
+        try:
+            conn.request("GET", path, headers={"Accept": accept})
+            response = conn.getresponse()
+            return response.status, response.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    def wait_for_body(
+        self, check: Callable[[int, str], bool], timeout: float = 10
+    ) -> tuple[int, str]:
+        deadline = time.monotonic() + timeout
+        status, body = self.get()
+        while not check(status, body):
+            if time.monotonic() > deadline:
+                log = self.server.log if self.server else ""
+                raise AssertionError(f"last answer {status} {body[:500]!r}; log:\n{log}")
+            time.sleep(0.05)
+            status, body = self.get()
+        return status, body
+
+    def child_pid(self) -> int:
+        _status, body = self.wait_for_body(lambda s, b: s == 200)
+        return int(body.rpartition("pid=")[2])
+
+
+@pytest.fixture
+def project(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Project]:
+    project = Project(tmp_path)
+    yield project
+    if project.server is not None:
+        project.server.stop()
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(f"--- supervisor log ---\n{project.server.log}")
+
+
+def _gone(pid: int, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _needs(backend: str) -> None:
+    if backend not in available_watchers():
+        pytest.skip(f"{backend} is not installed (pip install 'wsgidev[watch]')")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_edit_is_served_by_new_code(project: Project, backend: str) -> None:
+    _needs(backend)
+    server = project.start(reloader_type=backend)
+    first = project.child_pid()
+    project.write("views.py", "VERSION = 2\n")
+    _, body = project.wait_for_body(lambda s, b: b.startswith("2 "))
+    assert int(body.rpartition("pid=")[2]) != first
+    server.wait_for(rf" \* Detected change in '{project.root / 'views.py'}', reloading")
+    assert server.log.count(f" * Restarting with {backend}") >= 2
+    assert server.log.count(" * Running on") == 1  # the supervisor announces once
+
+
+def test_the_environment_variable_chooses_the_watcher(project: Project) -> None:
+    server = project.start(reloader_type="auto", env={"WSGIDEV_RELOADER_TYPE": "stat"})
+    server.wait_for(r" \* Restarting with stat")
+
+
+def test_a_syntax_error_is_served_until_the_fix(project: Project) -> None:
+    server = project.start()
+    first = project.child_pid()
+    project.write("views.py", "VERSION = (\n")
+    _status, body = project.wait_for_body(lambda s, b: s == 500)
+    assert "Internal Server Error" in body
+    assert "SyntaxError" in body
+    assert "views.py" in body
+    assert _gone(first)
+    project.write("views.py", "VERSION = 3\n")
+    project.wait_for_body(lambda s, b: s == 200 and b.startswith("3 "))
+    # The terminal showed the error once, however many requests saw it.
+    assert server.log.count("SyntaxError") == 1
+
+
+def test_an_import_error_shows_in_the_debugger_page(project: Project) -> None:
+    project.start(use_debugger=True)
+    project.child_pid()
+    project.write("views.py", "import no_such_module_for_reload_test\nVERSION = 4\n")
+    project.wait_for_body(lambda s, b: s == 500)
+    status, body = project.get(accept="text/html")
+    assert status == 500
+    assert "no_such_module_for_reload_test" in body
+    assert "<html" in body.lower()
+    project.write("views.py", "VERSION = 5\n")
+    project.wait_for_body(lambda s, b: s == 200 and b.startswith("5 "))
+
+
+def test_requests_during_reloads_never_fail(project: Project) -> None:
+    project.start(threaded=True)
+    project.child_pid()
+    failures: list[str] = []
+    answers: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline and len(answers) < 5000:
+            try:
+                status, body = project.get()
+            except OSError as exc:
+                failures.append(repr(exc))
+                continue
+            if status != 200:
+                failures.append(f"{status} {body[:200]}")
+            answers.append(body)
+
+    threads = [threading.Thread(target=hammer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        for version in range(10, 14):
+            project.write("views.py", f"VERSION = {version}\n")
+            project.wait_for_body(lambda s, b, v=version: b.startswith(f"{v} "))  # type: ignore[misc]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert failures == []
+    pids = {body.rpartition("pid=")[2] for body in answers}
+    assert len(pids) >= 4, "the requests spanned every restart"
+
+
+def test_extra_files_reload_and_excluded_files_do_not(project: Project) -> None:
+    project.write("templates/page.html", "<p>1</p>")
+    project.write("scratch.py", "X = 1\n")
+    project.write("views.py", "import scratch\nVERSION = 1\n")
+    server = project.start(
+        extra_files=[str(project.root / "templates")],
+        exclude_patterns=["*/scratch.py"],
+    )
+    first = project.child_pid()
+    project.write("scratch.py", "X = 2\n")
+    time.sleep(1.0)  # ten stat ticks: enough to have noticed it
+    assert project.child_pid() == first
+    project.write("templates/page.html", "<p>2</p>")
+    server.wait_for(r"Detected change in '.*page\.html'")
+    project.wait_for_body(lambda s, b: s == 200 and int(b.rpartition("pid=")[2]) != first)
+
+
+@pytest.mark.parametrize("backend", ["watchfiles", "watchdog"])
+def test_a_burst_of_saves_restarts_once(project: Project, backend: str) -> None:
+    _needs(backend)
+    server = project.start(reloader_type=backend)
+    project.child_pid()
+    for version in range(20, 25):
+        project.write("views.py", f"VERSION = {version}\n")
+        time.sleep(0.005)
+    project.wait_for_body(lambda s, b: b.startswith("24 "))
+    time.sleep(1.0)
+    assert server.log.count("Detected change in") == 1, server.log
+
+
+def test_sighup_reloads(project: Project) -> None:
+    server = project.start()
+    first = project.child_pid()
+    server.signal(signal.SIGHUP)
+    project.wait_for_body(lambda s, b: s == 200 and int(b.rpartition("pid=")[2]) != first)
+    assert _gone(first)
+
+
+def test_ctrl_c_stops_supervisor_and_child(project: Project) -> None:
+    server = project.start()
+    child = project.child_pid()
+    assert server.stop() == 0
+    assert _gone(child)
+    assert "Traceback" not in server.log
+
+
+def test_sigterm_to_the_supervisor_alone_stops_both(project: Project) -> None:
+    server = project.start()
+    child = project.child_pid()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(15) == 0
+    assert _gone(child)
+    assert "Traceback" not in server.log
+
+
+def test_a_killed_child_is_reported_and_restarted_after_a_change(project: Project) -> None:
+    server = project.start()
+    child = project.child_pid()
+    os.kill(child, signal.SIGKILL)
+    server.wait_for(r"server process was killed by signal 9 \(SIGKILL\)")
+    time.sleep(0.5)
+    assert server.log.count(" * Restarting with") == 1, "not restarted in a loop"
+    project.write("views.py", "VERSION = 6\n")
+    project.wait_for_body(lambda s, b: s == 200 and b.startswith("6 "))
+
+
+def test_cli_reload_serves_an_app_that_fails_to_import_at_start(project: Project) -> None:
+    project.write("views.py", "VERSION = (\n")
+    project.write("web.py", "from views import VERSION\n\n" + APP.split("if __name__")[0])
+    server = project.start(
+        sys.executable,
+        "-m",
+        "wsgidev",
+        "run",
+        "web:app",
+        "--port",
+        "0",
+        "--reload",
+        "--reloader-type",
+        "stat",
+        "--exclude-patterns",
+        os.pathsep.join(NOT_OURS),
+    )
+    _status, body = project.wait_for_body(lambda s, b: s == 500)
+    assert "SyntaxError" in body
+    project.write("views.py", "VERSION = 7\n")
+    project.wait_for_body(lambda s, b: s == 200 and b.startswith("7 "))
+    assert server.log.count(" * Running on") == 1
