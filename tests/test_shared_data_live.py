@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import inspect
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-import wsgidev.serving
 from tests.conftest import ROOT, RUNNING_ON, LiveServer
 
 pytestmark = pytest.mark.live
@@ -52,10 +50,6 @@ def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (public / ".env").write_bytes(SECRET)
     (base / "secret.txt").write_bytes(SECRET)
     return public
-
-
-def _wsgidev_server_missing() -> bool:
-    return "being built" in inspect.getsource(wsgidev.serving)
 
 
 def _start(command: list[str], ready: str, env: dict[str, str]) -> LiveServer:
@@ -313,12 +307,9 @@ def test_files_are_closed_when_clients_go_away(server: LiveServer, static_root: 
     assert fetch(server, "/static/hello.txt").body == HELLO  # and the server carries on
 
 
-def test_run_simple_static_files(live_server: object, static_root: Path) -> None:
+def test_run_simple_static_files(live_server: Callable[..., LiveServer], static_root: Path) -> None:
     """``run_simple(static_files=...)`` wraps the app in SharedDataMiddleware."""
-    if _wsgidev_server_missing():
-        pytest.skip("wsgidev.serving.run_simple is not built yet")
-    assert callable(live_server)
-    started: LiveServer = live_server("hello", "--threaded", "--static", f"/s={static_root}")
+    started = live_server("hello", "--threaded", "--static", f"/s={static_root}")
     reply = fetch(started, "/s/hello.txt", headers={"Range": "bytes=0-4"})
     assert (reply.status, reply.body) == (206, HELLO[:5])
     assert fetch(started, "/other").body == b"Hello, World!"
