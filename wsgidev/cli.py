@@ -6,6 +6,7 @@ Parses flags and finds the app (_target), then hands everything to serving.run_s
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
@@ -268,10 +269,11 @@ def _load_or_exit(text: str) -> Any:
 
 def _user_traceback(tb: Any) -> Any:
     """Skip the frames of wsgidev and importlib that lead into the user's code."""
-    ours = {Path(__file__).resolve().parent / name for name in ("cli.py", "_target.py")}
+    here = Path(__file__).resolve().parent
+    machinery = {here / "cli.py", here / "_target.py", Path(importlib.__file__).resolve()}
     while tb is not None and tb.tb_next is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if not (filename.startswith("<frozen importlib") or Path(filename).resolve() in ours):
+        if not (filename.startswith("<frozen importlib") or Path(filename).resolve() in machinery):
             break
         tb = tb.tb_next
     return tb
