@@ -148,6 +148,8 @@ def test_library_frames_fold_into_a_group_but_the_raising_frame_stays_out() -> N
     assert f'data-frame-id="{library[-1].id}"' not in group
     assert f'data-frame-id="{library[0].id}"' in group
     assert re.search(rf'class="frame library raising" id="frame-{library[-1].id}"', html)
+    # Library paths are shortened for reading; the full path stays in the title.
+    assert f'<span class="file" title="{library[-1].filename}">json/decoder.py</span>' in html
 
 
 def test_the_current_line_is_marked_and_extra_lines_are_present_for_no_js() -> None:

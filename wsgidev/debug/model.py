@@ -512,7 +512,7 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(sorted(str(Path(root)) + "/" for root in roots if root))
 
 
-_LIBRARY_ROOTS = _library_roots()
+LIBRARY_ROOTS = _library_roots()
 
 
 @lru_cache(maxsize=4096)
@@ -523,7 +523,5 @@ def is_library_file(filename: str) -> bool:
     parts = Path(filename).parts
     if "site-packages" in parts or "dist-packages" in parts:
         return True
-    resolved = (
-        str(Path(filename).resolve()) if not filename.startswith(_LIBRARY_ROOTS) else filename
-    )
-    return resolved.startswith(_LIBRARY_ROOTS)
+    resolved = str(Path(filename).resolve()) if not filename.startswith(LIBRARY_ROOTS) else filename
+    return resolved.startswith(LIBRARY_ROOTS)

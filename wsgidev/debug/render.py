@@ -6,10 +6,11 @@ trusted is Pygments' output in _highlight.py. Scripts and styles are separate fi
 
 from __future__ import annotations
 
+import os
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
@@ -19,6 +20,7 @@ from wsgidev._resources import asset_dir
 from ._highlight import highlight_lines
 from ._request import RequestField, RequestInfo
 from .model import (
+    LIBRARY_ROOTS,
     ChainItem,
     Entry,
     ExceptionInfo,
@@ -260,13 +262,31 @@ def render_frame(frame: Frame, context: PageContext, *, raising: bool = False) -
 
 
 def _file(frame: Frame, editor: str | None) -> Markup:
+    shown = display_path(frame.filename)
     if editor and not frame.filename.startswith("<"):
         return render(
             "frame_file_link.html",
             href=editor_url(editor, frame.filename, frame.lineno),
             filename=frame.filename,
+            shown=shown,
         )
-    return render("frame_file.html", filename=frame.filename)
+    return render("frame_file.html", filename=frame.filename, shown=shown)
+
+
+@lru_cache(maxsize=1024)
+def display_path(filename: str) -> str:
+    """A short name to read: ``json/decoder.py`` for a library, the path below the working
+    directory for the application; the full path stays in the element's title."""
+    for root in sorted(LIBRARY_ROOTS, key=len, reverse=True):
+        if filename.startswith(root) and len(filename) > len(root):
+            tail = filename[len(root) :]
+            return (
+                tail
+                if not tail.startswith(("site-packages/", "dist-packages/"))
+                else tail.split("/", 1)[1]
+            )
+    cwd = os.getcwd().rstrip("/") + "/"
+    return filename[len(cwd) :] if filename.startswith(cwd) else filename
 
 
 def editor_url(template: str, path: str, line: int) -> str:
