@@ -97,3 +97,19 @@ def test_without_javascript_everything_is_shown_expanded(
     assert page.locator(".line.extra").first.is_visible()
     assert page.locator("button.copy").is_hidden()  # needs the script, so it stays out of the way
     browser_page.screenshot("traceback-page-no-js.png")
+
+
+def test_the_copy_button_copies_pythons_traceback(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    page: Any = browser_page.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.goto(server.url + "/boom")
+    button = page.locator("button.copy")
+    button.click()
+    page.wait_for_function("document.querySelector('button.copy').textContent === 'Copied'")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.locator("#plaintext-text").text_content()
+    assert copied.startswith("Traceback (most recent call last):")
+    assert copied.rstrip().endswith("RuntimeError: could not read the <payload>")
+    assert real_problems(browser_page) == []
