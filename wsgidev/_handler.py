@@ -6,6 +6,7 @@ response framing (Content-Length, chunked or close-delimited) and whether the co
 from __future__ import annotations
 
 import email.utils
+import logging
 import os
 import platform
 import re
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 # How much unread request body is read and dropped to keep a connection; past it we close.
 DRAIN_LIMIT = 256 * 1024
-DRAIN_TIMEOUT = 2.0
 _NO_BODY_STATUSES = frozenset({204, 304})
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
@@ -169,7 +169,7 @@ class WSGIRequestHandler:
         if self.close_connection:
             return False
         # Leftover body bytes would be read as the next request: drop them, or close.
-        return self.body.complete or self.body.drain(DRAIN_LIMIT, DRAIN_TIMEOUT)
+        return self.body.complete or self.body.drain(DRAIN_LIMIT, self.server.drain_timeout)
 
     def make_environ(self) -> WSGIEnvironment:
         """Build the PEP 3333 environ for this request."""
@@ -494,7 +494,7 @@ class WSGIRequestHandler:
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """One line per request: client, time, request line, status, body bytes, duration."""
-        if not logger.isEnabledFor(20):
+        if not logger.isEnabledFor(logging.INFO):
             return
         message = (
             f"{self.address_string()} - - [{log_timestamp()}] {self._describe()} {code} {size} "
@@ -502,7 +502,8 @@ class WSGIRequestHandler:
         )
         if self.server.log_colour and isinstance(code, int):
             message = colourise(message, code)
-        logger.info("%s", message)
+        # makeRecord + handle skips findCaller's stack walk: this line is written per request.
+        logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, message, (), None))
 
     def log_error(self, format: str, *args: object) -> None:
         self.log("error", format, *args)

@@ -264,6 +264,9 @@ class BaseWSGIServer:
     body_timeout = 30.0
     send_timeout = 30.0
     linger_timeout = 2.0
+    # Unread request body is dropped for at most this long to keep the connection; in the base
+    # server that time is taken from every other client, so it is short.
+    drain_timeout = 0.5
     graceful_timeout = 5.0
 
     def __init__(
