@@ -119,6 +119,11 @@ def run_simple(
         return
 
     application = _wrap(application, use_debugger, use_evalex, static_files)
+    if use_debugger:
+        from .debug.security import prepare_for_serving
+
+        # Trust the name the server was started with; warn loudly when evalex is reachable.
+        prepare_for_serving(application, hostname)
     server = _make_server_or_exit(
         hostname,
         port,

@@ -765,3 +765,51 @@ def test_get_pin_and_cookie_name_is_exported_where_werkzeug_has_it() -> None:
     from wsgidev.debug import get_pin_and_cookie_name as exported
 
     assert exported is get_pin_and_cookie_name
+
+
+# -- run_simple(use_debugger=True) -------------------------------------------------------------
+
+
+class _Built(Exception):
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+
+def built_by_run_simple(monkeypatch: pytest.MonkeyPatch, hostname: str, **options: Any) -> Any:
+    """The application run_simple would serve, captured just before it binds a socket."""
+    from wsgidev import serving
+
+    def capture(host: str, port: int, application: Any, **kwargs: Any) -> Any:
+        raise _Built(application)
+
+    monkeypatch.setattr(serving, "_make_server_or_exit", capture)
+    with pytest.raises(_Built) as built:
+        serving.run_simple(hostname, 0, sample_app, use_debugger=True, **options)
+    return built.value.application
+
+
+def test_run_simple_trusts_the_name_it_was_started_with(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="wsgidev"):
+        app = built_by_run_simple(monkeypatch, "devbox.lan")
+    assert "devbox.lan" in app.trusted_hosts
+    assert "Anyone who can reach this port and knows the PIN can run code" in caplog.text
+
+
+def test_run_simple_on_every_interface_adds_no_host_but_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="wsgidev"):
+        app = built_by_run_simple(monkeypatch, "0.0.0.0")
+    assert app.trusted_hosts == list(security.DEFAULT_TRUSTED_HOSTS)
+    assert "not loopback" in caplog.text
+
+
+def test_run_simple_on_loopback_does_not_warn_nor_without_evalex(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="wsgidev"):
+        built_by_run_simple(monkeypatch, "127.0.0.1")
+        built_by_run_simple(monkeypatch, "devbox.lan", use_evalex=False)
+    assert "not loopback" not in caplog.text
