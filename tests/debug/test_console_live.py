@@ -9,6 +9,7 @@ import http.client
 import json
 import re
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,37 @@ def test_a_multiprocess_server_renders_the_page_and_explains_the_console_is_unav
     status, data, _ = session.command({"cmd": "pinauth", "pin": pin})
     assert status == 409
     assert not probe.exists()
+
+
+@pytest.mark.slow
+def test_under_the_reloader_the_pin_is_printed_and_kept_across_restarts(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str], tmp_path: Path
+) -> None:
+    trigger = tmp_path / "settings.txt"
+    trigger.write_text("one")
+    server = live_server(
+        "crash",
+        "--debugger",
+        "--reload",
+        "--reloader-type",
+        "stat",
+        "--reloader-interval",
+        "0.2",
+        "--extra-file",
+        str(trigger),
+        env=cache_env,
+    )
+    pin = server.wait_for(PIN_LINE)[1]
+    session = Session(server)
+    session.login(pin)
+    restarted_at = len(server.lines)
+    time.sleep(0.3)  # let the watcher take its first look before the change
+    trigger.write_text("two")
+    server.wait_for("Detected change", start=restarted_at)
+    assert server.wait_for(PIN_LINE, start=restarted_at, timeout=20)[1] == pin
+    # The cookie still holds after the restart; the page's secret does not, and it says so.
+    status, data, _ = session.command({"cmd": "pinauth"})
+    assert status == 403 and data["reason"] == "restarted"
+    fresh = Session(server)
+    fresh.cookie = session.cookie
+    assert fresh.command({"cmd": "pinauth"})[1]["auth"] is True
