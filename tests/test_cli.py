@@ -370,6 +370,7 @@ def test_demo_serves_its_pages_static_files_stream_and_form(
         b'src="/static/logo.svg"',
         b'href="/stream"',
         b'href="/form"',
+        b'href="/console"',
     ):
         assert link in index
     status, headers, css = get(server, "/static/demo.css")
@@ -391,6 +392,7 @@ def test_demo_serves_its_pages_static_files_stream_and_form(
     assert status == 500
     assert b"KeyError" in page
     assert b"data-secret" in page  # the debugger's page, not a bare 500
+    assert get(server, "/console")[0] == 200  # the debugger's console page, PIN-protected
     assert get(server, "/nowhere")[0] == 404
 
 

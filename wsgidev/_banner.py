@@ -29,6 +29,7 @@ class BoundAddress:
     hostname: str  # as the user gave it (``unix://PATH`` for a Unix socket)
     port: int  # the real port, also when 0 was asked for
     https: bool
+    ipv6: bool = False  # the socket is AF_INET6 (what a wildcard like "" resolved to)
     dual_stack: bool = False  # an IPv6 wildcard socket that also accepts IPv4
 
 
@@ -105,10 +106,11 @@ def urls(bound: BoundAddress) -> list[str]:
     scheme = "https" if bound.https else "http"
     if bound.hostname not in _WILDCARDS:
         return [f"{scheme}://{_url_host(bound.hostname)}:{bound.port}"]
+    ipv6 = bound.ipv6 or bound.hostname.strip("[]") == "::"
     addresses: list[str] = []
-    if bound.hostname.strip("[]") == "::":
+    if ipv6:
         addresses += _ipv6_addresses()
-    if bound.hostname.strip("[]") != "::" or bound.dual_stack:
+    if not ipv6 or bound.dual_stack:
         addresses += _ipv4_addresses()
     unique = sorted(dict.fromkeys(addresses), key=_sort_key)
     return [f"{scheme}://{_url_host(address)}:{bound.port}" for address in unique]
@@ -124,7 +126,7 @@ def log_startup(bound: BoundAddress) -> None:
         )
     )
     if bound.hostname in _WILDCARDS:
-        shown = bound.hostname.strip("[]") or "0.0.0.0"
+        shown = bound.hostname.strip("[]") or ("::" if bound.ipv6 else "0.0.0.0")
         logger.info(" * Running on all addresses (%s)", shown)
     for url in urls(bound):
         logger.info(" * Running on %s", _style(url, "1"))

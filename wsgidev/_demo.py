@@ -41,6 +41,8 @@ _INDEX = Markup("""<p>This app is served by the wsgidev development server with 
       package by SharedDataMiddleware.</li>
   <li><a href="/stream">/stream</a> sends its lines one by one (chunked transfer coding).</li>
   <li><a href="/form">/form</a> posts a form and shows what the app received.</li>
+  <li><a href="/console">/console</a> is a Python console in the browser, behind the same
+      PIN.</li>
 </ul>
 """)
 

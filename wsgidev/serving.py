@@ -264,4 +264,5 @@ def _exit_if_unbindable(exc: OSError, hostname: str, port: int) -> None:
 
 def _bound_address(hostname: str, sock: socket.socket, https: bool) -> BoundAddress:
     port = 0 if sock.family == getattr(socket, "AF_UNIX", None) else int(sock.getsockname()[1])
-    return BoundAddress(hostname, port, https, dual_stack=is_dual_stack(sock))
+    ipv6 = sock.family == socket.AF_INET6
+    return BoundAddress(hostname, port, https, ipv6=ipv6, dual_stack=is_dual_stack(sock))
