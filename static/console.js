@@ -272,7 +272,8 @@
         reload.addEventListener("click", () => window.location.reload());
         message.append(" ", reload);
       }
-      if (state.reason === "multiprocess" || state.reason === "locked" || state.reason === "expired") {
+      // Nothing typed here could work until the page is reloaded (or the server restarted).
+      if (["multiprocess", "locked", "expired", "restarted", "secret"].includes(state.reason)) {
         this.line.hidden = true;
       }
       this.output.append(message);

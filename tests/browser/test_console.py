@@ -208,3 +208,51 @@ def test_under_a_multiprocess_server_the_console_explains_why_it_is_off(
     assert "multi-process server" in message.inner_text()
     assert tab.locator(".console-pin-input").count() == 0
     assert unexpected(browser_page) == []
+
+
+@pytest.mark.slow
+def test_after_a_restart_the_open_page_says_reload_and_the_pin_is_not_asked_again(
+    live_server: Callable[..., LiveServer], tmp_path: Path, browser_page: WatchedPage
+) -> None:
+    trigger = tmp_path / "settings.txt"
+    trigger.write_text("one")
+    env = {"WSGIDEV_DEBUG_PIN": PIN, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    server = live_server(
+        "crash",
+        "--debugger",
+        "--reload",
+        "--reloader-type",
+        "stat",
+        "--reloader-interval",
+        "0.2",
+        "--extra-file",
+        str(trigger),
+        env=env,
+    )
+    server.wait_for(r" \* Debugger PIN: ")
+    tab = browser_page.page
+    tab.goto(server.url + "/boom")
+    console = open_frame_console(tab)
+    type_pin(tab, PIN)
+    console.locator(".console-input").wait_for(state="visible")
+    enter(console, "user_id")
+    assert last_result(console) == "42"
+
+    restarted_at = len(server.lines)
+    trigger.write_text("two")
+    server.wait_for(r" \* Debugger PIN: ", start=restarted_at, timeout=20)
+    enter(console, "user_id")
+    message = console.locator('.console-error[data-reason="restarted"]')
+    message.wait_for()
+    assert "reload the page" in message.inner_text()
+    browser_page.screenshot("console-restarted.png")
+
+    message.locator(".console-reload").click()
+    tab.wait_for_load_state()
+    console = open_frame_console(tab)
+    console.locator(".console-input").wait_for(state="visible")
+    assert tab.locator(".console-pin-input").count() == 0
+    enter(console, "user_id * 2")
+    assert last_result(console) == "84"
+    # The restarted secret answers 403, which Chromium logs as a failed load.
+    assert unexpected(browser_page, "status of 403") == []
