@@ -147,8 +147,9 @@ def test_ipv6_literal_is_bracketed_in_the_url_and_served(live_server: Any) -> No
     assert get("::1", server.port) == (200, b"Hello, World!")
 
 
-def test_port_in_use_prints_one_line_and_exits_1(busy_port: int) -> None:
-    proc = run_apps("hello", "--port", str(busy_port))
+@pytest.mark.parametrize("mode", [[], ["--reload"]], ids=["plain", "reloader"])
+def test_port_in_use_prints_one_line_and_exits_1(busy_port: int, mode: list[str]) -> None:
+    proc = run_apps("hello", "--port", str(busy_port), *mode)
     output, _ = proc.communicate(timeout=20)
     assert proc.returncode == 1
     assert "Traceback" not in output
@@ -287,3 +288,39 @@ def test_serving_reexports_the_contract_names() -> None:
         "make_ssl_devcert",
     ):
         assert callable(getattr(serving, name)), name
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [(False, True), (True, False)])
+def test_banner_is_coloured_only_on_a_terminal_without_no_color(
+    no_color: bool, coloured: bool
+) -> None:
+    import pty
+    import select
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("NO_COLOR", None)
+    if no_color:
+        env["NO_COLOR"] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.apps", "hello"],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=secondary,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    output = b""
+    try:
+        deadline = time.monotonic() + 15
+        while b"Press CTRL+C" not in output and time.monotonic() < deadline:
+            if select.select([primary], [], [], 0.2)[0]:
+                output += os.read(primary, 4096)
+    finally:
+        os.killpg(proc.pid, 2)
+        proc.wait(10)
+        os.close(primary)
+    assert b"Press CTRL+C" in output
+    assert (b"\x1b[" in output) is coloured
