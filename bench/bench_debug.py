@@ -187,12 +187,14 @@ def rss_kib() -> int:
 
 
 def memory_child(kind: str, errors: int) -> None:
-    """Run in a fresh process: RSS growth over ``errors`` error requests after a warm-up."""
+    """Run in a fresh process: RSS growth over ``errors`` error requests after the first one
+    (which loads what any error needs once: Pygments' lexer, linecache, the templates)."""
     quiet_logging()
     module = deep_module()
-    app = make(kind, module.app)
-    for _ in range(50):
-        call(app, environ())
+    name, _, mode = kind.partition("-")
+    options: dict[str, Any] = {"evalex": True, "pin_logging": False} if mode == "evalex" else {}
+    app = make(name, module.app, **options)
+    call(app, environ())
     gc.collect()
     before = rss_kib()
     for _ in range(errors):
@@ -226,7 +228,12 @@ def main() -> None:
     parser.add_argument(
         "--werkzeug-errors", type=int, default=1_000, help="Werkzeug leaks; keep it short"
     )
-    parser.add_argument("--memory-child", choices=("werkzeug", "wsgidev"), help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=("pages", "overhead", "memory"), help="run one table")
+    parser.add_argument(
+        "--memory-child",
+        choices=("werkzeug", "wsgidev", "werkzeug-evalex", "wsgidev-evalex"),
+        help=argparse.SUPPRESS,
+    )
     args = parser.parse_args()
     if args.memory_child:
         memory_child(args.memory_child, args.errors)
@@ -238,6 +245,15 @@ def main() -> None:
         f"Python {sys.version.split()[0]}, Werkzeug {version('werkzeug')}, Pygments {version('pygments')}"
     )
     print(f"{args.rounds} interleaved rounds, medians\n")
+    if args.only in (None, "pages"):
+        pages_table(args)
+    if args.only in (None, "overhead"):
+        overhead_table(args)
+    if args.only in (None, "memory"):
+        memory_table(args)
+
+
+def pages_table(args: argparse.Namespace) -> None:
     deep = time_pages(args.rounds, args.pages, "app")
     rec = time_pages(args.rounds, args.pages, "recursion_app")
     print(
@@ -249,17 +265,22 @@ def main() -> None:
             f"| {label:<24} | {deep[label][0]:7.2f} | {deep[label][1] / 1000:7.1f} | "
             f"{rec[label][0]:22.2f} | {rec[label][1] / 1000:7.1f} |"
         )
+
+
+def overhead_table(args: argparse.Namespace) -> None:
     cost = overhead(args.rounds, args.requests)
     print("\n| wrapper overhead per non-error request | µs |")
     print("|---|---|")
     for label, value in cost.items():
         print(f"| {label} | {value:.3f} |")
-    ours = memory("wsgidev", args.errors)
-    theirs = memory("werkzeug", args.werkzeug_errors)
+
+
+def memory_table(args: argparse.Namespace) -> None:
     print("\n| RSS growth after error requests | errors | MB |")
     print("|---|---|---|")
-    print(f"| werkzeug | {args.werkzeug_errors} | {theirs:.1f} |")
-    print(f"| wsgidev | {args.errors} | {ours:.1f} |")
+    for kind in ("werkzeug", "wsgidev", "werkzeug-evalex", "wsgidev-evalex"):
+        errors = args.werkzeug_errors if kind.startswith("werkzeug") else args.errors
+        print(f"| {kind} | {errors} | {memory(kind, errors):.1f} |")
 
 
 if __name__ == "__main__":
