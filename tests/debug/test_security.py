@@ -813,3 +813,16 @@ def test_run_simple_on_loopback_does_not_warn_nor_without_evalex(
         built_by_run_simple(monkeypatch, "127.0.0.1")
         built_by_run_simple(monkeypatch, "devbox.lan", use_evalex=False)
     assert "not loopback" not in caplog.text
+
+
+def test_a_failing_console_init_func_is_reported_not_raised() -> None:
+    debugger = make_debugger()
+
+    def broken() -> dict[str, Any]:
+        raise LookupError("no settings")
+
+    debugger.console_init_func = broken
+    cookie = login(debugger)
+    response, data = send(debugger, {"cmd": "1", "s": debugger.secret}, headers={"Cookie": cookie})
+    assert response.code == 500 and data["reason"] == "init"
+    assert "LookupError: no settings" in data["error"]

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from markupsafe import Markup
 
+from wsgidev._log import logger
 from wsgidev._resources import asset_dir
 from wsgidev._types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgidev.debug.console import Console
@@ -83,12 +84,15 @@ class _Consoles:
         self.frames: dict[int, tuple[FrameHandle, Console]] = {}
         self.standalone: Console | None = None
 
+    def _forget_evicted(self, debugger: Debugger) -> None:
+        # A console whose traceback was evicted goes too, so its namespace is freed with it.
+        for known, (handle, _) in list(self.frames.items()):
+            if debugger.find_frame(known) is not handle:
+                del self.frames[known]
+
     def for_frame(self, debugger: Debugger, frame_id: int) -> Console | None:
         with self.lock:
-            # Forget consoles whose traceback was evicted, so their namespaces are freed too.
-            for known, (handle, _) in list(self.frames.items()):
-                if debugger.find_frame(known) is not handle:
-                    del self.frames[known]
+            self._forget_evicted(debugger)
             found = debugger.find_frame(frame_id)
             if found is None:
                 return None
@@ -100,10 +104,23 @@ class _Consoles:
 
     def for_page(self, debugger: Debugger) -> Console:
         with self.lock:
+            self._forget_evicted(debugger)
             if self.standalone is None:
-                init = debugger.console_init_func
-                self.standalone = Console(dict(init()) if init is not None else {})
+                self.standalone = Console(_initial_namespace(debugger))
             return self.standalone
+
+
+def _initial_namespace(debugger: Debugger) -> dict[str, Any]:
+    init = debugger.console_init_func
+    if init is None:
+        return {}
+    try:
+        return dict(init())
+    except Exception as exc:  # the user's console_init_func: report it, keep the server up
+        logger.exception("console_init_func() failed; the standalone console has no namespace.")
+        raise CommandError(
+            500, "init", f"console_init_func() failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 _registry: weakref.WeakKeyDictionary[Any, _Consoles] = weakref.WeakKeyDictionary()
@@ -153,6 +170,7 @@ _REASONS = {
     410: "Gone",
     413: "Content Too Large",
     415: "Unsupported Media Type",
+    500: "Internal Server Error",
 }
 
 
