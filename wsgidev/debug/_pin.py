@@ -66,8 +66,9 @@ def _read_private_record(path: Path) -> PinRecord | None:
     with os.fdopen(fd, "rb") as file:
         info = os.fstat(file.fileno())
         # Only a file that is ours and unreadable by others may hold the PIN.
-        owned = not hasattr(os, "getuid") or info.st_uid == os.getuid()
-        if not owned or info.st_mode & 0o077:
+        # Windows has no owner ids nor group/other mode bits; the profile folder is private there.
+        posix = hasattr(os, "getuid")
+        if posix and (info.st_uid != os.getuid() or info.st_mode & 0o077):
             return None
         try:
             data = json.loads(file.read(4096))
