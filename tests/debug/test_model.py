@@ -330,3 +330,23 @@ def test_skip_drops_the_catching_frame_and_keep_frames_hands_out_live_frames() -
     assert [f.function.rsplit(".", 1)[-1] for f in frames] == ["inner"]
     assert built.live_frames[frames[0].id].f_locals["marker"] == "alive"
     assert build_traceback(exc, frame_ids=itertools.count(1)).live_frames == {}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="column positions are new in 3.11")
+def test_the_failing_expression_is_located_by_columns() -> None:
+    def lookup() -> int:
+        table = {"é": 1}
+        return table["é"] + table["missing"] + 2
+
+    frame = build(caught(lookup)).exception.frames[-1]
+    assert frame.columns is not None and frame.source is not None
+    start, end = frame.columns
+    line = frame.source.lines[frame.lineno - frame.source.first]
+    assert line[start:end] == 'table["missing"]'
+
+
+def test_no_columns_when_the_whole_line_failed() -> None:
+    def whole() -> NoReturn:
+        raise ValueError("the whole statement")
+
+    assert build(caught(whole)).exception.frames[-1].columns is None

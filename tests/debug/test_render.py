@@ -153,6 +153,24 @@ def test_library_frames_fold_into_a_group_but_the_raising_frame_stays_out() -> N
     assert f'<span class="file" title="{library[-1].filename}">json/decoder.py</span>' in html
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="column positions are new in 3.11")
+def test_carets_mark_the_failing_expression_like_python() -> None:
+    def subscript() -> int:
+        values: dict[str, int] = {}
+        return 1 + values["<key>"]
+
+    try:
+        subscript()
+    except KeyError as exc:
+        tb = build_traceback(exc, frame_ids=itertools.count(1)).traceback
+    html = render_page(tb, context())
+    carets = re.search(
+        r'<div class="line carets" data-ln="" aria-hidden="true">( *)(\^+)</div>', html
+    )
+    assert carets is not None
+    assert len(carets[2]) == len('values["<key>"]')
+
+
 def test_the_current_line_is_marked_and_extra_lines_are_present_for_no_js() -> None:
     tb = hostile_traceback()
     frame = tb.exception.frames[-1]

@@ -7,6 +7,7 @@ handed out separately (``Built.live_frames``) and only when the console needs th
 from __future__ import annotations
 
 import builtins
+import itertools
 import linecache
 import site
 import sysconfig
@@ -106,6 +107,8 @@ class Frame:
     source: Source | None
     locals: tuple[Local, ...]
     locals_omitted: int = 0
+    # The failing expression's columns on the current line (3.11+), as Python's ^^^ marks them.
+    columns: tuple[int, int] | None = None
 
     @property
     def line(self) -> str:
@@ -298,15 +301,15 @@ class _Builder:
         return tuple(reversed(items))
 
     def exception(self, exc: BaseException, tb: TracebackType | None, depth: int) -> ExceptionInfo:
-        walked = [(t.tb_frame, t.tb_lineno or 0) for t in _walk(tb)]
+        walked = [(t.tb_frame, t.tb_lineno or 0, t.tb_lasti) for t in _walk(tb)]
         hidden = 0
         if not self.show_hidden:
-            visible = [(f, n) for f, n in walked if not _is_hidden(f)]
+            visible = [(f, n, i) for f, n, i in walked if not _is_hidden(f)]
             if visible:  # a traceback made only of hidden frames would say nothing at all
                 hidden = len(walked) - len(visible)
                 walked = visible
         entries: list[Entry] = []
-        for item in collapse_repeats([(f.f_code, n) for f, n in walked]):
+        for item in collapse_repeats([(f.f_code, n) for f, n, _ in walked]):
             if isinstance(item, Repeat):
                 entries.append(item)
             else:
@@ -340,19 +343,21 @@ class _Builder:
             group_too_deep=too_deep,
         )
 
-    def frame(self, frame: FrameType, lineno: int) -> Frame:
+    def frame(self, frame: FrameType, lineno: int, lasti: int) -> Frame:
         code = frame.f_code
         frame_id = next(self.frame_ids)
         if self.keep_frames:
             self.live[frame_id] = frame
         local_values, omitted = self.locals(frame)
+        source = _source(frame, lineno)
         return Frame(
             id=frame_id,
             filename=code.co_filename,
             lineno=lineno,
             function=getattr(code, "co_qualname", code.co_name),
             kind="library" if is_library_file(code.co_filename) else "app",
-            source=_source(frame, lineno),
+            source=source,
+            columns=_columns(code, lasti, lineno, source),
             locals=local_values,
             locals_omitted=omitted,
         )
@@ -491,6 +496,31 @@ def _source(frame: FrameType, lineno: int) -> Source | None:
         context_first=max(first, lineno - CONTEXT_BEFORE),
         context_last=min(last, lineno + CONTEXT_AFTER),
     )
+
+
+def _columns(
+    code: CodeType, lasti: int, lineno: int, source: Source | None
+) -> tuple[int, int] | None:
+    """Character columns of the instruction that failed, when it sits on one line and is only
+    part of it (Python draws no carets under a whole line either)."""
+    positions = getattr(code, "co_positions", None)
+    if positions is None or lasti < 0 or source is None:
+        return None
+    position = next(itertools.islice(positions(), lasti // 2, None), None)
+    if position is None:
+        return None
+    start_line, end_line, start, end = position
+    if start_line != lineno or end_line != lineno or start is None or end is None:
+        return None
+    raw = source.lines[lineno - source.first].rstrip("\r\n").encode("utf-8")
+    # co_positions counts UTF-8 bytes; the page counts characters.
+    first = len(raw[:start].decode("utf-8", "replace"))
+    last = len(raw[:end].decode("utf-8", "replace"))
+    text = raw.decode("utf-8", "replace")
+    indent = len(text) - len(text.lstrip())
+    if last <= first or (first <= indent and last >= len(text.rstrip())):
+        return None
+    return first, last
 
 
 @lru_cache(maxsize=2048)

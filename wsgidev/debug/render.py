@@ -256,7 +256,9 @@ def render_frame(frame: Frame, context: PageContext, *, raising: bool = False) -
         expand=render("expand_button.html", count=len(source.lines))
         if expandable and source
         else _EMPTY,
-        source=_source(source, frame.filename) if source else render("no_source.html"),
+        source=_source(source, frame.filename, frame.columns)
+        if source
+        else render("no_source.html"),
         locals=_locals(frame.locals, frame.locals_omitted) if frame.locals else _EMPTY,
     )
 
@@ -294,7 +296,7 @@ def editor_url(template: str, path: str, line: int) -> str:
     return template.replace("{path}", quote(path, safe="/:\\")).replace("{line}", str(line))
 
 
-def _source(source: Source, filename: str) -> Markup:
+def _source(source: Source, filename: str, columns: tuple[int, int] | None) -> Markup:
     highlighted = highlight_lines(source.lines)
     current, first, last = source.current, source.context_first, source.context_last
     rows = []
@@ -307,6 +309,10 @@ def _source(source: Source, filename: str) -> Markup:
             css = "line extra"
         # number is an int, css one of the constants above, code Markup from _highlight.
         rows.append(f'<div class="{css}" data-ln="{number}">{code}</div>')
+        if number == current and columns:
+            start, end = columns
+            marks = " " * start + "^" * (end - start)
+            rows.append(f'<div class="line carets" data-ln="" aria-hidden="true">{marks}</div>')
     return render("source.html", filename=filename, lines=Markup("".join(rows)))
 
 
