@@ -57,6 +57,7 @@ class Connection:
         "sock",
         "state",
         "tls",
+        "watching",
     )
 
     def __init__(self, sock: socket.socket, address: Any, deadline: float) -> None:
@@ -75,6 +76,7 @@ class Connection:
         self.state: State = "read"
         self.tls = False
         self.reusable = True
+        self.watching = 0  # what the poller watches for: 0 nothing, 1 readable, 2 writable
 
 
 # -- binding ---------------------------------------------------------------------------------
@@ -178,8 +180,8 @@ class _EpollPoller:
     def add_fixed(self, fd: int) -> None:
         self._epoll.register(fd, select.EPOLLIN)
 
-    def watch(self, fd: int, write: bool = False) -> None:
-        mask = (select.EPOLLOUT if write else select.EPOLLIN) | _ONESHOT
+    def watch(self, fd: int, write: bool = False, oneshot: bool = True) -> None:
+        mask = (select.EPOLLOUT if write else select.EPOLLIN) | (_ONESHOT if oneshot else 0)
         try:
             self._epoll.modify(fd, mask)
         except FileNotFoundError:
@@ -205,22 +207,22 @@ class _SelectorPoller:
     def __init__(self, wake: Callable[[], None]) -> None:
         self._selector = selectors.DefaultSelector()
         self._wake = wake
-        self._requests: deque[tuple[int, bool]] = deque()
+        self._requests: deque[tuple[int, bool, bool]] = deque()
         self.loop_thread: int | None = None
 
     def add_fixed(self, fd: int) -> None:
         self._selector.register(fd, selectors.EVENT_READ, False)
 
-    def watch(self, fd: int, write: bool = False) -> None:
+    def watch(self, fd: int, write: bool = False, oneshot: bool = True) -> None:
         if threading.get_ident() != self.loop_thread:
-            self._requests.append((fd, write))
+            self._requests.append((fd, write, oneshot))
             self._wake()
             return
         events = selectors.EVENT_WRITE if write else selectors.EVENT_READ
         try:
-            self._selector.modify(fd, events, True)
+            self._selector.modify(fd, events, oneshot)
         except KeyError:
-            self._selector.register(fd, events, True)
+            self._selector.register(fd, events, oneshot)
 
     def forget(self, fd: int) -> None:
         # Only the loop registers connections, and a busy one is never registered.
@@ -231,12 +233,12 @@ class _SelectorPoller:
     def wait(self, timeout: float | None) -> list[int]:
         self.loop_thread = threading.get_ident()
         while self._requests:
-            fd, write = self._requests.popleft()
+            fd, write, oneshot = self._requests.popleft()
             with contextlib.suppress(ValueError, OSError):
-                self.watch(fd, write)
+                self.watch(fd, write, oneshot)
         ready = []
         for key, _ in self._selector.select(timeout):
-            if key.data:
+            if key.data:  # one-shot interest
                 self._selector.unregister(key.fd)
             ready.append(key.fd)
         return ready
@@ -325,6 +327,9 @@ class BaseWSGIServer:
             self._poller = _SelectorPoller(self._wake)
         self._poller.add_fixed(self._wake_r.fileno())
         self._runner: Runner = self._make_runner()
+        # Inline, only the loop's thread touches connections, so interest can stay registered
+        # between requests (level-triggered) instead of being re-armed after each one.
+        self._level_triggered = isinstance(self._runner, InlineRunner)
         self._stop_requested = False
         self._interrupted = False
         self._loop_running = False
@@ -567,10 +572,10 @@ class BaseWSGIServer:
         try:
             sock.do_handshake()
         except ssl.SSLWantReadError:
-            self._poller.watch(conn.fd)
+            self._watch(conn)
             return
         except ssl.SSLWantWriteError:
-            self._poller.watch(conn.fd, write=True)
+            self._watch(conn, write=True)
             return
         except ssl.SSLError as exc:
             if exc.reason == "HTTP_REQUEST":
@@ -598,10 +603,10 @@ class BaseWSGIServer:
                 while (pending := sock.pending()) and len(data) < RECV_SIZE * 2:  # type: ignore[attr-defined]  # SSLSocket
                     data += sock.recv(pending)
         except (BlockingIOError, ssl.SSLWantReadError):
-            self._poller.watch(conn.fd)
+            self._watch(conn)
             return
         except ssl.SSLWantWriteError:
-            self._poller.watch(conn.fd, write=True)
+            self._watch(conn, write=True)
             return
         except OSError:
             self.close_connection(conn)
@@ -622,7 +627,7 @@ class BaseWSGIServer:
             self._reject(conn, error)
             return
         if head is None:
-            self._poller.watch(conn.fd)
+            self._watch(conn)
             return
         self.dispatch(conn, head)
 
@@ -673,12 +678,12 @@ class BaseWSGIServer:
         try:
             data = conn.sock.recv(RECV_SIZE)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            self._poller.watch(conn.fd)
+            self._watch(conn)
             return
         except OSError:
             data = b""
         if data:
-            self._poller.watch(conn.fd)
+            self._watch(conn)
         else:
             self.close_connection(conn)
 
@@ -719,6 +724,8 @@ class BaseWSGIServer:
                 return "linger"
             if conn.tls:
                 self._pull_tls_pending(conn)
+            if not conn.buffer:
+                return "keep"
             try:
                 next_head = self.next_head(conn)
             except HTTPError as error:
@@ -758,15 +765,22 @@ class BaseWSGIServer:
         else:
             self.close_connection(conn)
 
+    def _watch(self, conn: Connection, write: bool = False) -> None:
+        interest = 2 if write else 1
+        if conn.watching == interest and self._level_triggered:
+            return  # still registered for exactly this: no system call
+        conn.watching = interest
+        self._poller.watch(conn.fd, write, oneshot=not self._level_triggered)
+
     def _rearm(self, conn: Connection) -> None:
         try:
-            self._poller.watch(conn.fd)
+            self._watch(conn)
         except (OSError, ValueError):  # the poller closed under us: the server is stopping
             self.close_connection(conn)
 
     def close_connection(self, conn: Connection) -> None:
         """Forget and close ``conn`` (callable from any thread)."""
-        if self._conns.pop(conn.fd, None) is not None and not self.in_child:
+        if self._conns.pop(conn.fd, None) is not None and conn.watching and not self.in_child:
             self._poller.forget(conn.fd)
         with contextlib.suppress(OSError):
             conn.sock.close()
