@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wsgidev.middleware._static_find import is_hashed_name
 from wsgidev.middleware._static_http import (
@@ -233,3 +237,41 @@ def test_decode_path_info_undoes_the_latin1_transport() -> None:
 )
 def test_disallow_patterns(patterns: str | list[str], path: str, disallowed: bool) -> None:
     assert compile_disallow(patterns)(path) is disallowed
+
+
+@given(
+    specs=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 120)), st.one_of(st.none(), st.integers(0, 120))
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    size=st.integers(0, 100),
+)
+def test_parse_ranges_agrees_with_a_byte_by_byte_model(
+    specs: list[tuple[int | None, int | None]], size: int
+) -> None:
+    header = "bytes=" + ",".join(
+        f"{'' if a is None else a}-{'' if b is None else b}" for a, b in specs
+    )
+    wanted: set[int] = set()
+    valid = True
+    for first, last in specs:
+        if (first is None and last is None) or (
+            first is not None and last is not None and last < first
+        ):
+            valid = False
+        elif first is None:
+            assert last is not None
+            wanted.update(range(max(size - last, 0), size) if last else ())
+        else:
+            wanted.update(range(first, size if last is None else min(last + 1, size)))
+    spans = parse_ranges(header, size)
+    if not valid:
+        assert spans is None
+        return
+    assert spans is not None
+    covered = [i for start, stop in spans for i in range(start, stop)]
+    assert covered == sorted(wanted)  # every wanted byte once, in order, nothing else
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # merged: gaps between

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import call_app
 from wsgidev.middleware.shared_data import SharedDataMiddleware
@@ -175,3 +177,38 @@ def test_an_index_file_leaving_the_export_is_refused(root: Path) -> None:
     app = SharedDataMiddleware(fallback, {"/static": str(root / "public")}, index="index.html")
     assert refused(app, "/static/sub/")
     assert refused(app, "/static/")
+
+
+PATH_PIECES = [
+    "..",
+    ".",
+    "/",
+    "//",
+    "\\",
+    "secret.txt",
+    "outside",
+    "public",
+    "public-evil",
+    "sub",
+    "C:",
+    "\x00",
+    "%2e",
+    ".env",
+    "escape-dir",
+    "ok.txt",
+]
+
+
+@given(
+    pieces=st.lists(st.sampled_from(PATH_PIECES), max_size=12),
+    prefix=st.sampled_from(["/static/", "/static", "/one", "/"]),
+)
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_no_combination_of_path_pieces_leaves_the_export(
+    app: SharedDataMiddleware, pieces: list[str], prefix: str
+) -> None:
+    path = prefix + "".join(pieces)
+    response = call_app(app, path)
+    assert SECRET not in response.body, path
