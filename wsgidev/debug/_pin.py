@@ -122,20 +122,28 @@ def pin_cookie_name(app: object) -> str:
     return f"__wsgidev_pin_{app_key(app)[:12]}"
 
 
-def get_pin_and_cookie_name(app: object) -> tuple[str | None, str]:
-    """Return ``(pin, cookie_name)`` for ``app``; ``pin`` is None when ``WSGIDEV_DEBUG_PIN=off``.
+def get_pin_and_cookie_name(app: object) -> tuple[str, str] | tuple[None, None]:
+    """Return ``(pin, cookie_name)`` for ``app``, or ``(None, None)`` when ``WSGIDEV_DEBUG_PIN=off``
+    (Werkzeug's shape).
 
     ``WSGIDEV_DEBUG_PIN`` sets the PIN; otherwise it is random and kept in a private file under
     the user's cache folder, so it survives reloader restarts but cannot be derived from facts
     about the machine.
     """
-    cookie_name = pin_cookie_name(app)
+    pin = configured_pin(app)
+    if pin is None:
+        return None, None
+    return pin, pin_cookie_name(app)
+
+
+def configured_pin(app: object) -> str | None:
+    """The PIN from ``WSGIDEV_DEBUG_PIN`` (None for ``off``), else the app's stored one."""
     override = os.environ.get(PIN_ENV_VAR, "").strip()
     if override.lower() == "off":
-        return None, cookie_name
+        return None
     if override:
-        return override, cookie_name
-    return load_pin_record(app).pin, cookie_name
+        return override
+    return load_pin_record(app).pin
 
 
 def normalize_pin(value: str) -> str:

@@ -19,6 +19,7 @@ from wsgidev._types import WSGIEnvironment
 from wsgidev.debug._pin import (
     PIN_ENV_VAR,
     app_key,
+    configured_pin,
     get_pin_and_cookie_name,
     load_pin_record,
     normalize_pin,
@@ -133,10 +134,8 @@ class DebuggerSecurity:
         with self._lock:
             if self._loaded:
                 return
-            if self.pin_security:
-                self._pin, self._cookie_name = get_pin_and_cookie_name(self.app)
-            else:
-                self._cookie_name = pin_cookie_name(self.app)
+            self._pin = configured_pin(self.app) if self.pin_security else None
+            self._cookie_name = pin_cookie_name(self.app)
             # The cookie key lives beside the PIN; without a PIN no cookie is ever needed.
             self._cookie_key = load_pin_record(self.app).cookie_key if self._pin else b""
             self._loaded = True
