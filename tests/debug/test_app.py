@@ -341,3 +341,65 @@ def test_a_bad_editor_environment_variable_is_named(monkeypatch: pytest.MonkeyPa
 def test_a_non_callable_app_is_refused() -> None:
     with pytest.raises(TypeError, match="app must be a WSGI callable"):
         DebuggedApplication("not an app")  # type: ignore[arg-type]
+
+
+class StrictServer:
+    """Just enough of a PEP 3333 server: write() sends headers, exc_info then re-raises."""
+
+    def __init__(self) -> None:
+        self.sent = False
+        self.statuses: list[str] = []
+        self.environ: dict[str, Any] = {}
+        setup_testing_defaults(self.environ)
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        if exc_info is not None and self.sent:
+            raise exc_info[1].with_traceback(exc_info[2])
+        self.statuses.append(status)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        self.sent = True
+
+
+def test_an_error_after_write_is_re_raised_with_its_chain_untouched(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def writer(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"already on the wire")
+        try:
+            {}["key"]
+        except KeyError as exc:
+            raise RuntimeError("after write") from exc
+
+    server = StrictServer()
+    with caplog.at_level(logging.ERROR, "wsgidev"), pytest.raises(RuntimeError) as raised:
+        DebuggedApplication(writer)(server.environ, server.start_response)
+    assert isinstance(raised.value.__cause__, KeyError)
+    assert raised.value.__context__ is raised.value.__cause__  # nothing re-chained on the way out
+    assert server.statuses == ["200 OK"]
+    assert "the response is cut short" in caplog.text
+
+
+def test_a_response_abandoned_by_the_server_is_closed_without_a_page() -> None:
+    class FailingClose(Body):
+        def close(self) -> None:
+            super().close()
+            raise OSError("close failed")
+
+    body = FailingClose([b"", b"never read"])
+    server = StrictServer()
+    result = DebuggedApplication(streaming(body))(server.environ, server.start_response)
+    iterator = iter(result)
+    assert next(iterator) == b""
+    logging.getLogger("wsgidev").disabled = True
+    try:
+        with pytest.raises(OSError, match="close failed"):
+            iterator.close()  # type: ignore[attr-defined]
+    finally:
+        logging.getLogger("wsgidev").disabled = False
+    assert body.closed == 1
+    assert server.statuses == ["200 OK"]

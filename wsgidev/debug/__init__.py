@@ -141,19 +141,23 @@ class DebuggedApplication:
     ) -> Iterator[bytes]:
         """Pass the body through; an error before the first byte becomes the page, after it
         is logged and re-raised so the server cuts the response (no terminating chunk)."""
-        sent = False
+        sent = abandoned = False
         try:
             try:
                 for chunk in app_iter:
                     if chunk:
                         sent = True
-                    yield chunk
+                    try:
+                        yield chunk
+                    except GeneratorExit:  # the server closed us early (client went away)
+                        abandoned = True
+                        raise
             finally:
                 close = getattr(app_iter, "close", None)
                 if close is not None:
                     close()
         except Exception as exc:  # layer boundary, as in __call__
-            if sent:
+            if sent or abandoned:
                 self._log_after_start(exc, environ)
                 raise
             yield from self._error_response(exc, environ, start_response)
@@ -169,11 +173,9 @@ class DebuggedApplication:
             page = self._page(retained, environ, page_url)
         except Exception as failure:  # the debugger itself failed: still answer, in plain text
             return self._fallback_response(exc, failure, environ, start_response)
-        try:
-            start_response("500 INTERNAL SERVER ERROR", page.headers, _exc_info(exc))
-        except Exception:  # the server refused: the app sent bytes through write() already
+        if not _replace_response(start_response, page.headers, exc):
             self._log(retained, environ, page_url, started=True)
-            raise exc from None
+            raise exc  # the original, its chain untouched: the server cuts the response
         self._log(retained, environ, page_url, started=False)
         return [page.body]
 
@@ -237,7 +239,8 @@ class DebuggedApplication:
             ("Cache-Control", "no-store"),
             ("X-Content-Type-Options", "nosniff"),
         ]
-        start_response("500 INTERNAL SERVER ERROR", headers, _exc_info(exc))
+        if not _replace_response(start_response, headers, exc):
+            raise exc
         return [body]
 
     # -- pages -------------------------------------------------------------------------------
@@ -352,6 +355,18 @@ def page_csp(nonce: str) -> str:
         "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'"
     )
+
+
+def _replace_response(
+    start_response: StartResponse, headers: list[tuple[str, str]], exc: BaseException
+) -> bool:
+    """Start the 500 over whatever the app started; False when the server refuses because the
+    app's headers (and maybe body, through write()) went out already."""
+    try:
+        start_response("500 INTERNAL SERVER ERROR", headers, _exc_info(exc))
+    except Exception:  # PEP 3333: the server re-raises exc_info once headers are sent
+        return False
+    return True
 
 
 def _exc_info(
