@@ -67,6 +67,7 @@ def tree(tmp_path: Path) -> Tree:
     (public / "app.3f9a2c1b.js").write_bytes(b"hashed")
     (public / "config.json").write_bytes(b"{}")
     (public / "image.png").write_bytes(b"\x89PNG")
+    (public / "icon.svg").write_bytes(b"<svg/>")
     (public / "blob.unknownext").write_bytes(b"?")
     (public / "dir" / "index.html").write_bytes(b"<p>index</p>")
     (public / "private" / "key.pem").write_bytes(b"KEY")
@@ -126,6 +127,7 @@ def test_serves_a_file_with_its_headers(app: SharedDataMiddleware, tree: Tree) -
         ("config.json", "application/json; charset=utf-8"),
         ("dir/index.html", "text/html; charset=utf-8"),
         ("image.png", "image/png"),
+        ("icon.svg", "image/svg+xml; charset=utf-8"),
         ("blob.unknownext", "application/x-fallback"),
         ("app.js.gz", "application/gzip"),  # asked for by name it is an archive, not encoded JS
     ],
@@ -277,6 +279,14 @@ def test_zipped_package_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert is_fallback(call_app(app, "/zip/../__init__.py"))
     assert is_fallback(call_app(app, "/zip/missing.css"))
     sys.modules.pop("sdm_zipped_pkg", None)
+
+
+def test_a_missing_path_in_a_package_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_package(tmp_path, "sdm_pkg_without_assets")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(RuntimeWarning, match="'assets' in package 'sdm_pkg_without_assets'"):
+        app = SharedDataMiddleware(fallback, {"/a": ("sdm_pkg_without_assets", "assets")})
+    assert is_fallback(call_app(app, "/a/x.css"))
 
 
 def test_unknown_package_is_a_clear_error() -> None:

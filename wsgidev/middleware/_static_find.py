@@ -37,6 +37,7 @@ Root: TypeAlias = "str | Traversable"  # a file-system path, or a resource in a 
 SIBLINGS: tuple[tuple[str, str], ...] = (("br", ".br"), ("zstd", ".zst"), ("gzip", ".gz"))
 IMMUTABLE_MAX_AGE = 31536000  # one year, the longest cache lifetime RFC 9111 lets us ask for
 _TEXT_TYPES = frozenset(["application/javascript", "application/json", "application/xml"])
+_TEXT_SUFFIXES = ("+json", "+xml")  # structured syntaxes that are text (RFC 6839)
 # Types the platform's mime.types may lack or spell differently; the web expects these.
 _WEB_TYPES = {
     ".js": "text/javascript",
@@ -213,6 +214,13 @@ def _package_roots(prefix: str, package: str, inner: str) -> tuple[Root, ...]:
         locations = [os.path.dirname(spec.origin or "")]
     directories = tuple(os.path.join(loc, *inner_parts) for loc in locations if os.path.isdir(loc))
     if directories:
+        if not any(os.path.exists(directory) for directory in directories):
+            warnings.warn(
+                f"SharedDataMiddleware: exports[{prefix!r}] is {inner!r} in package {package!r},"
+                f" which has no such path (looked in {', '.join(directories)})",
+                RuntimeWarning,
+                stacklevel=5,
+            )
         return directories
     resource = files(package)
     for part in inner_parts:
@@ -400,7 +408,11 @@ class StaticFinder:
                 # "app.js.gz" asked for by name is an archive: never let a client unpack it as JS.
                 return _ARCHIVE_TYPES.get(encoding, self.options.fallback_mimetype)
             mimetype = guessed or self.options.fallback_mimetype
-        if mimetype.startswith("text/") or mimetype in _TEXT_TYPES or mimetype.endswith("+json"):
+        if (
+            mimetype.startswith("text/")
+            or mimetype in _TEXT_TYPES
+            or mimetype.endswith(_TEXT_SUFFIXES)
+        ):
             return f"{mimetype}; charset=utf-8"
         return mimetype
 
