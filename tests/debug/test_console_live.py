@@ -28,7 +28,11 @@ CRASH_HTML = {"Accept": "text/html"}
 @pytest.fixture
 def cache_env(tmp_path: Path) -> dict[str, str]:
     """Keep PIN files in a throwaway cache folder, and let no PIN from the caller leak in."""
-    return {"XDG_CACHE_HOME": str(tmp_path / "cache"), "WSGIDEV_DEBUG_PIN": ""}
+    return {
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "WSGIDEV_DEBUG_PIN": "",
+        "WERKZEUG_DEBUG_PIN": "",
+    }
 
 
 def fetch(

@@ -40,6 +40,7 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     monkeypatch.delenv("WSGIDEV_DEBUG_PIN", raising=False)
+    monkeypatch.delenv("WERKZEUG_DEBUG_PIN", raising=False)
     return cache
 
 
@@ -452,6 +453,17 @@ def test_the_environment_variable_sets_or_disables_the_pin(monkeypatch: pytest.M
     assert DebuggerSecurity(sample_app).try_pin("424242424") == "ok"  # dashes are optional
     monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "off")
     assert get_pin_and_cookie_name(sample_app) == (None, None)  # Werkzeug's shape
+
+
+def test_werkzeugs_pin_variable_is_honoured_unless_ours_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WERKZEUG_DEBUG_PIN", "999-888-777")
+    assert get_pin_and_cookie_name(sample_app)[0] == "999-888-777"
+    monkeypatch.setenv("WERKZEUG_DEBUG_PIN", "off")
+    assert get_pin_and_cookie_name(sample_app) == (None, None)
+    monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "111-222-333")
+    assert get_pin_and_cookie_name(sample_app)[0] == "111-222-333"
 
 
 def test_pin_off_lets_commands_run_without_a_cookie(

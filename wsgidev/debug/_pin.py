@@ -17,6 +17,7 @@ from pathlib import Path
 from wsgidev._log import logger
 
 PIN_ENV_VAR = "WSGIDEV_DEBUG_PIN"
+WERKZEUG_PIN_ENV_VAR = "WERKZEUG_DEBUG_PIN"
 
 
 def user_cache_dir() -> Path:
@@ -137,8 +138,14 @@ def get_pin_and_cookie_name(app: object) -> tuple[str, str] | tuple[None, None]:
 
 
 def configured_pin(app: object) -> str | None:
-    """The PIN from ``WSGIDEV_DEBUG_PIN`` (None for ``off``), else the app's stored one."""
-    override = os.environ.get(PIN_ENV_VAR, "").strip()
+    """The PIN from ``WSGIDEV_DEBUG_PIN`` (None for ``off``), else the app's stored one.
+
+    ``WERKZEUG_DEBUG_PIN`` is honoured when ours is unset, so a project that switches its import
+    keeps the PIN its environment sets.
+    """
+    override = (
+        os.environ.get(PIN_ENV_VAR, "").strip() or os.environ.get(WERKZEUG_PIN_ENV_VAR, "").strip()
+    )
     if override.lower() == "off":
         return None
     if override:
