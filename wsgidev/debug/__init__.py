@@ -321,7 +321,8 @@ class DebuggedApplication:
             if retained is None:
                 body = (
                     "This traceback is no longer kept: the debugger keeps the last "
-                    f"{self.max_tracebacks} errors (max_tracebacks), or the server restarted.\n"
+                    f"{self.max_tracebacks} errors (max_tracebacks), the server restarted, or "
+                    "this request reached another process of a multi-process server.\n"
                 ).encode()
                 start_response(
                     "404 NOT FOUND",
