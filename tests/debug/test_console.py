@@ -285,3 +285,12 @@ def test_dump_masks_names_that_look_secret_but_the_name_shows_it() -> None:
     assert "hunter2" not in out and "t0k3n" not in out
     assert "********" in out and "masked" in out
     assert text_of(run(console, "password")) == "'hunter2'"
+
+
+def test_a_runaway_print_loop_is_cut_and_counted(frame_console: Console) -> None:
+    from wsgidev.debug.console import MAX_OUTPUT
+
+    out = run(frame_console, "for i in range(100_000): print('line', i)", "")
+    assert len(out) < MAX_OUTPUT + 10_000
+    assert "more characters of output not shown" in text_of(out)
+    assert text_of(run(frame_console, "x")) == "41"

@@ -56,11 +56,7 @@ def render_repr(text: str, visible: int = REPR_VISIBLE) -> Markup:
         return Markup('<span class="repr">{}</span>').format(highlight(text))
     omitted = max(0, len(text) - REPR_MAX)
     rest = text[visible : min(len(text), REPR_MAX)]
-    tail = Markup("")
-    if omitted:
-        tail = Markup('<span class="omitted">… {} more characters not shown</span>').format(
-            f"{omitted:,}"
-        )
+    tail = render_omitted(omitted) if omitted else Markup("")
     return Markup(
         '<span class="repr truncated"><span class="repr-head">{head}</span>'
         '<span class="repr-rest" hidden>{rest}{tail}</span>'
@@ -71,6 +67,11 @@ def render_repr(text: str, visible: int = REPR_VISIBLE) -> Markup:
         tail=tail,
         count=f"{len(text) - visible:,}",
     )
+
+
+def render_omitted(count: int, what: str = "") -> Markup:
+    label = f"… {count:,} more characters {what} not shown".replace("  ", " ")
+    return Markup('<span class="omitted">{}</span>').format(label)
 
 
 def render_stream(kind: str, text: str) -> Markup:

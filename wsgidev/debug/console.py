@@ -27,6 +27,8 @@ from wsgidev.debug import _console_output as output
 PROMPT = ">>> "
 CONTINUATION = "... "
 MAX_COMPLETIONS = 200
+# Characters of printed output one command may send back; the rest is only counted.
+MAX_OUTPUT = 200_000
 # Console sources stay in linecache so tracebacks of console-made functions show their lines.
 _MAX_CACHED_SOURCES = 500
 
@@ -55,31 +57,48 @@ class Completion:
 
 
 class _Capture:
-    """The output of one command, in order: stdout, stderr, displayed values and dump()/help()."""
+    """The output of one command, in order: stdout, stderr, displayed values and dump()/help().
+
+    Printed text past ``MAX_OUTPUT`` characters is counted, not kept: a runaway ``print`` loop
+    must not build a response the browser cannot show.
+    """
 
     def __init__(self, on_display: Callable[[object], None]) -> None:
         self.parts: list[Markup] = []
-        self._text: list[tuple[str, str]] = []
         self.on_display = on_display
+        self._kind = ""
+        self._chunks: list[str] = []
+        self._size = 0
+        self._dropped = 0
 
     def write(self, kind: str, text: str) -> None:
-        if self._text and self._text[-1][0] == kind:
-            self._text[-1] = (kind, self._text[-1][1] + text)
-        else:
+        room = MAX_OUTPUT - self._size
+        if len(text) > room:
+            self._dropped += len(text) - max(room, 0)
+            text = text[: max(room, 0)]
+            if not text:
+                return
+        self._size += len(text)
+        if kind != self._kind:
             self._flush_text()
-            self._text.append((kind, text))
+            self._kind = kind
+        self._chunks.append(text)
 
     def add_html(self, html: Markup) -> None:
         self._flush_text()
         self.parts.append(html)
 
     def _flush_text(self) -> None:
-        self.parts.extend(output.render_stream(kind, text) for kind, text in self._text)
-        self._text.clear()
+        if self._chunks:
+            self.parts.append(output.render_stream(self._kind, "".join(self._chunks)))
+            self._chunks = []
 
     def html(self) -> Markup:
         self._flush_text()
-        return Markup("").join(self.parts)
+        parts = list(self.parts)
+        if self._dropped:
+            parts.append(output.render_omitted(self._dropped, "of output"))
+        return Markup("").join(parts)
 
 
 _local = threading.local()
