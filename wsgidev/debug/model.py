@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import CodeType, FrameType, TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from ._reprs import MASK, looks_secret, safe_repr
 from ._request import RequestInfo
@@ -229,8 +229,10 @@ class _MemoStack(traceback.StackSummary):
 
     _memo: dict[tuple[object, ...], str]
 
-    def format_frame_summary(self, frame_summary: traceback.FrameSummary) -> str:
+    def format_frame_summary(self, frame_summary: traceback.FrameSummary, **options: Any) -> str:
+        # options: 3.13 passes colorize=; it is part of what the text depends on.
         key = (
+            tuple(sorted(options.items())),
             frame_summary.filename,
             frame_summary.lineno,
             frame_summary.name,
@@ -245,7 +247,7 @@ class _MemoStack(traceback.StackSummary):
             memo = self._memo = {}
         text = memo.get(key)
         if text is None:
-            text = memo[key] = super().format_frame_summary(frame_summary)
+            text = memo[key] = super().format_frame_summary(frame_summary, **options)
         return text
 
 
