@@ -29,7 +29,7 @@ def unexpected(tab: WatchedPage, *expected: str) -> list[str]:
 @pytest.fixture
 def server(live_server: Callable[..., LiveServer], tmp_path: Path) -> LiveServer:
     env = {"WSGIDEV_DEBUG_PIN": PIN, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    started = live_server("crash", "--debugger", "--threaded", env=env)
+    started = live_server("console_frames", "--debugger", "--threaded", env=env)
     started.wait_for(r" \* Debugger PIN: " + PIN)
     return started
 
@@ -75,17 +75,17 @@ def test_pin_then_a_frame_console_with_history_and_completion(
     type_pin(tab, PIN)
     console.locator(".console-input").wait_for(state="visible")
 
-    enter(console, "user_id + 1")
-    assert last_result(console) == "43"
+    enter(console, "x + 1")
+    assert last_result(console) == "42"
 
     enter(console, "def greet(name):")
     assert console.locator(".console-prompt").last.inner_text().startswith("...")
     # The continuation line is pre-indented, as in an editor.
     assert console.locator(".console-input").input_value() == "    "
-    enter(console, "    return f'hello {name} #{user_id}'")
+    enter(console, "    return f'hello {name} #{x}'")
     enter(console, "")
     enter(console, "greet('<b>ada</b>')")
-    assert last_result(console) == "'hello <b>ada</b> #42'"
+    assert last_result(console) == "'hello <b>ada</b> #41'"
     assert console.locator(".console-result b").count() == 0
 
     enter(console, "print('out'); 1/0")
@@ -105,7 +105,7 @@ def test_pin_then_a_frame_console_with_history_and_completion(
     field.fill("user_")
     field.press("Tab")
     tab.wait_for_function("() => document.querySelector('.console-input').value !== 'user_'")
-    assert field.input_value() == "user_id"
+    assert field.input_value() == "user_name"
     field.fill("environ.ke")
     field.press("Tab")
     tab.wait_for_function(
@@ -125,7 +125,7 @@ def test_pin_then_a_frame_console_with_history_and_completion(
     assert last_result(console).count("x") >= 3000
 
     enter(console, "dump()")
-    assert console.locator(".dump th", has_text="user_id").count() == 1
+    assert console.locator(".dump th", has_text="user_name").count() == 1
     browser_page.screenshot("console-frame.png")
 
     # History survives a reload (local storage); the PIN cookie spares the prompt.
@@ -152,7 +152,7 @@ def test_pasting_several_lines_runs_them_as_a_block(
     tab.evaluate(
         """() => {
             const data = new DataTransfer();
-            data.setData('text', 'def twice(n):\\n    return 2 * n\\n\\ntwice(user_id)');
+            data.setData('text', 'def twice(n):\\n    return 2 * n\\n\\ntwice(x + 1)');
             document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
         }"""
     )
