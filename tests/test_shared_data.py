@@ -8,6 +8,7 @@ import importlib
 import io
 import os
 import sys
+import threading
 import time
 import warnings
 import zipfile
@@ -957,3 +958,63 @@ def test_very_long_paths_fall_through_and_are_not_remembered(app: SharedDataMidd
     for path in ("/static/" + "a" * 5000, "/static/" + "a/" * 3000 + "x", "/api/" + "b" * 100_000):
         assert is_fallback(call_app(app, path))
     assert all(len(key) <= shared_data_module.CACHED_PATH_LIMIT for key in app._found)
+
+
+def _replace_atomically(path: Path, content: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(content)
+    temporary.replace(path)
+
+
+def test_a_file_replaced_between_stat_and_open_is_described_again(
+    app: SharedDataMiddleware, tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = call_app(app, "/static/hello.txt")
+    # Hold the window between the freshness check and the open wide open.
+    monkeypatch.setattr(shared_data_module, "_is_fresh", lambda file: True)
+    _replace_atomically(tree.public / "hello.txt", b"a longer replacement body\n")
+    for headers in ({}, {"Range": "bytes=2-5"}, {"Range": "bytes=0-0,2-3"}):
+        monkeypatch.setattr(shared_data_module, "_is_fresh", lambda file: True)
+        second = call_app(app, "/static/hello.txt", headers=headers)
+        assert second.header("ETag") != first.header("ETag")
+        assert second.header("Content-Length") == str(len(second.body))
+    assert call_app(app, "/static/hello.txt").body == b"a longer replacement body\n"
+
+
+def test_concurrent_requests_while_the_file_is_replaced(
+    app: SharedDataMiddleware, tree: Tree
+) -> None:
+    """Every answer's body matches its Content-Length, and one ETag always means one body."""
+    path = tree.public / "hello.txt"
+    bodies_by_etag: dict[str, set[bytes]] = {}
+    problems: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def reader() -> None:
+        for _ in range(150):
+            response = call_app(app, "/static/hello.txt")
+            if response.code != 200:
+                continue  # between an unlink and a rename the app may answer
+            if response.header("Content-Length") != str(len(response.body)):
+                problems.append(f"length {response.header('Content-Length')} for {response.body!r}")
+            with lock:
+                bodies_by_etag.setdefault(response.header("ETag") or "", set()).add(response.body)
+
+    def writer() -> None:
+        for number in range(60):
+            if stop.is_set():
+                return
+            _replace_atomically(path, b"version %d " % number + b"x" * (number % 7))
+
+    threads = [threading.Thread(target=reader) for _ in range(4)] + [
+        threading.Thread(target=writer)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    stop.set()
+    assert not any(thread.is_alive() for thread in threads)
+    assert problems == []
+    assert all(len(bodies) == 1 for bodies in bodies_by_etag.values()), bodies_by_etag

@@ -6,6 +6,8 @@ the status (RFC 9110 order of preconditions, then ranges) and keeps the per-requ
 
 from __future__ import annotations
 
+import io
+import os
 import time
 from collections.abc import Iterable, Mapping
 from email.utils import formatdate
@@ -141,7 +143,11 @@ class SharedDataMiddleware:
         return found
 
     def _serve(
-        self, file: StaticFile, environ: WSGIEnvironment, start_response: StartResponse
+        self,
+        file: StaticFile,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        retry: bool = True,
     ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         if method != "GET" and method != "HEAD":
@@ -163,13 +169,13 @@ class SharedDataMiddleware:
         if range_value and _if_range_holds(file, variant, environ):
             spans = parse_ranges(range_value, variant.size)
             if spans is not None:
-                return self._partial(file, variant, spans, headers, environ, start_response)
+                return self._partial(file, variant, spans, headers, environ, start_response, retry)
         if method == "HEAD":
             start_response("200 OK", headers)
             return []
         body = _open_body(variant, environ, 0, variant.size)
         if body is None:
-            return self._vanished(environ, start_response)
+            return self._changed(environ, start_response, retry)
         start_response("200 OK", headers)
         return body
 
@@ -193,6 +199,7 @@ class SharedDataMiddleware:
         headers: list[tuple[str, str]],
         environ: WSGIEnvironment,
         start_response: StartResponse,
+        retry: bool,
     ) -> Iterable[bytes]:
         """206 for satisfiable ranges (one span, or multipart/byteranges for several), else 416."""
         size = variant.size
@@ -218,13 +225,24 @@ class SharedDataMiddleware:
                 return []
             body = _open_multipart(variant, plan)
         if body is None:
-            return self._vanished(environ, start_response)
+            return self._changed(environ, start_response, retry)
         start_response("206 Partial Content", content + rest)
         return body
 
-    def _vanished(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        """The file could not be opened after all (removed, replaced, unreadable): the app answers."""
-        self._found.pop(environ.get("PATH_INFO", ""), None)
+    def _changed(
+        self, environ: WSGIEnvironment, start_response: StartResponse, retry: bool
+    ) -> Iterable[bytes]:
+        """The file changed or went away between its stat and its open: look once more.
+
+        When it changes again (or cannot be read at all) the app answers, rather than send
+        headers that describe other bytes than the body.
+        """
+        path = environ.get("PATH_INFO", "")
+        self._found.pop(path, None)
+        if retry:
+            found = self._find(path)
+            if isinstance(found, StaticFile):
+                return self._serve(found, environ, start_response, retry=False)
         return self.app(environ, start_response)
 
     def _expires_header(self, max_age: int) -> str:
@@ -292,10 +310,8 @@ def _open_body(
     """The bytes ``start:stop``: the server's file wrapper (sendfile) when it can send them."""
     if variant.data is not None:
         return [variant.data if (start, stop) == (0, variant.size) else variant.data[start:stop]]
-    assert variant.path is not None
-    try:
-        file = open(variant.path, "rb", buffering=0)  # noqa: SIM115 - the body closes it
-    except OSError:
+    file = _open(variant)
+    if file is None:
         return None
     wrapper = environ.get("wsgi.file_wrapper")
     if wrapper is not None and stop == variant.size:
@@ -310,12 +326,31 @@ def _open_body(
 def _open_multipart(variant: Variant, plan: Multipart) -> Iterable[bytes] | None:
     if variant.data is not None:
         return MultipartBody(None, plan)
+    file = _open(variant)
+    if file is None:
+        return None
+    return MultipartBody(file, plan)
+
+
+def _open(variant: Variant) -> io.FileIO | None:
+    """Open the file a Variant describes; None when it is gone or is no longer that file.
+
+    The fstat catches a file replaced (an editor's atomic save) since it was described, whose
+    bytes would not match the ETag and Content-Length already computed.
+    """
     assert variant.path is not None
     try:
         file = open(variant.path, "rb", buffering=0)  # noqa: SIM115 - the body closes it
     except OSError:
         return None
-    return MultipartBody(file, plan)
+    try:
+        info = os.fstat(file.fileno())
+    except OSError:
+        info = None
+    if info is None or (info.st_mtime_ns, info.st_size, info.st_ino) != variant.key:
+        file.close()
+        return None
+    return file
 
 
 def _plain(
