@@ -326,6 +326,7 @@ class WSGIRequestHandler:
         code = self.status_code
         if code < 200 or code in _NO_BODY_STATUSES:
             self._no_body = True
+        self._chunked = False  # a failed earlier attempt (then a 500 page) must not leak framing
         parts = ["HTTP/1.1 ", status, "\r\n"]
         has_date = has_server = False
         length: int | None = None
@@ -401,7 +402,7 @@ class WSGIRequestHandler:
         ``linger``: stop writing, then drop what the client still sends for a moment, so the
         client reads our response instead of a reset.
         """
-        if not self.head.keep_alive and self.body.complete:
+        if not self.head.keep_alive and self.body.complete and not self.connection.buffer:
             return "close"
         return "linger"
 
