@@ -87,6 +87,7 @@ def test_pin_then_a_frame_console_with_history_and_completion(
     enter(console, "greet('<b>ada</b>')")
     assert last_result(console) == "'hello <b>ada</b> #41'"
     assert console.locator(".console-result b").count() == 0
+    browser_page.screenshot("console-frame-session.png")
 
     enter(console, "print('out'); 1/0")
     assert "ZeroDivisionError" in last_result(console)
