@@ -37,15 +37,25 @@
     }
   }
 
-  async function copyText(button) {
+  async function textToCopy(button) {
+    if (button.dataset.copyUrl) {
+      // A huge traceback is only excerpted on the page; fetch the whole text.
+      const response = await fetch(button.dataset.copyUrl, { credentials: "same-origin" });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.text();
+    }
     const source = document.getElementById(button.dataset.copy);
-    if (!source) return;
-    const text = source.textContent;
+    return source ? source.textContent : "";
+  }
+
+  async function copyText(button) {
+    const source = document.getElementById(button.dataset.copy || "plaintext-text");
     let done = false;
     try {
-      await navigator.clipboard.writeText(text);
+      await navigator.clipboard.writeText(await textToCopy(button));
       done = true;
     } catch (err) {
+      if (!source) return;
       // No clipboard API (insecure origin or denied): select the text and copy the old way.
       const range = document.createRange();
       range.selectNodeContents(source);

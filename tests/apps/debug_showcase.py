@@ -1,5 +1,5 @@
 """Errors for the debugger's live and browser tests: a chain through library frames, a stream
-that fails after its first chunk, and an ExceptionGroup."""
+that fails after its first chunk, and mutual recursion."""
 
 from __future__ import annotations
 
@@ -19,11 +19,21 @@ def stream() -> Iterator[bytes]:
     raise ConnectionError("the backend went away mid-stream")
 
 
+def ping(n: int) -> int:
+    return pong(n + 1)
+
+
+def pong(n: int) -> int:
+    return ping(n + 1)
+
+
 def app(environ: dict[str, Any], start_response: Any) -> Any:
     path = environ.get("PATH_INFO")
     if path == "/ok":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
+    if path == "/recursion":
+        ping(0)
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return stream()

@@ -113,3 +113,20 @@ def test_the_copy_button_copies_pythons_traceback(
     assert copied.startswith("Traceback (most recent call last):")
     assert copied.rstrip().endswith("RuntimeError: could not read the <payload>")
     assert real_problems(browser_page) == []
+
+
+def test_a_huge_traceback_is_excerpted_but_copied_whole(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    page: Any = browser_page.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    response = page.goto(server.url + "/recursion")
+    assert len(response.body()) < 100_000
+    assert page.locator(".repeat").first.inner_text().startswith("The 2 frames above repeat")
+    page.locator("button.copy").click()
+    page.wait_for_function("document.querySelector('button.copy').textContent === 'Copied'")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert len(copied) > 100_000
+    assert copied.endswith("RecursionError: maximum recursion depth exceeded\n")
+    assert real_problems(browser_page) == []
+    browser_page.screenshot("traceback-page-recursion.png", full_page=False)

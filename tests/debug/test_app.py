@@ -403,3 +403,26 @@ def test_a_response_abandoned_by_the_server_is_closed_without_a_page() -> None:
         logging.getLogger("wsgidev").disabled = False
     assert body.closed == 1
     assert server.statuses == ["200 OK"]
+
+
+@pytest.mark.parametrize(
+    ("form", "content_type", "start"),
+    [
+        ("python", "text/plain; charset=utf-8", b"Traceback (most recent call last):"),
+        ("text", "text/plain; charset=utf-8", b"Traceback (most recent call last):"),
+        ("json", "application/json", b"{"),
+        ("html", "text/html; charset=utf-8", b"<!doctype html>"),
+        ("bogus", "text/html; charset=utf-8", b"<!doctype html>"),  # unknown: negotiated as usual
+    ],
+)
+def test_a_retained_page_can_be_asked_for_in_one_form(
+    form: str, content_type: str, start: bytes
+) -> None:
+    app = DebuggedApplication(crash)
+    url = call_app(app, "/").header(TRACEBACK_HEADER) or ""
+    response = call_app(app, "/" + url.split("/", 3)[3] + f"&format={form}", headers=ACCEPT_HTML)
+    assert response.code == 200
+    assert response.header("Content-Type") == content_type
+    assert response.body.startswith(start)
+    if form == "python":
+        assert response.body.decode().endswith("LookupError: no such <thing>\n")  # nothing appended

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 import sys
 from html.parser import HTMLParser
@@ -265,3 +266,42 @@ def test_chain_sentences_and_group_members_appear() -> None:
     assert "The above exception was the direct cause of the following exception:" in html
     assert "Sub-exception 1 of 2: <code>ValueError</code>" in html
     assert "Sub-exception 2 of 2: <code>TypeError</code>" in html
+
+
+def ping(n: int) -> int:
+    return pong(n + 1)
+
+
+def pong(n: int) -> int:
+    return ping(n + 1)
+
+
+def test_mutual_recursion_keeps_the_page_small_and_links_the_whole_text() -> None:
+    captured: list[BaseException] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        try:
+            ping(0)
+        except RecursionError as exc:
+            captured.append(exc)
+            raise
+        return []
+
+    debugger = DebuggedApplication(app)
+    logging.getLogger("wsgidev").disabled = True
+    try:
+        response = call_app(debugger, "/", headers={"Accept": "text/html"})
+    finally:
+        logging.getLogger("wsgidev").disabled = False
+    html = response.body.decode()
+    assert len(response.body) < 100_000
+    assert "The 2 frames above repeat" in html
+    link = re.search(
+        r'<a href="(\?__debugger__=yes&amp;tb=[\w-]+&amp;format=python)">Open the whole traceback as text</a>',
+        html,
+    )
+    assert link is not None
+    whole = call_app(debugger, "/" + link[1].replace("&amp;", "&"), headers={"Accept": "text/html"})
+    assert whole.code == 200 and whole.header("Content-Type") == "text/plain; charset=utf-8"
+    assert len(whole.body) > 100_000
+    assert whole.body.decode().endswith("RecursionError: maximum recursion depth exceeded\n")

@@ -34,7 +34,9 @@ __all__ = ["DebuggedApplication", "FrameHandle", "get_pin_and_cookie_name"]
 EDITOR_ENV_VAR = "WSGIDEV_EDITOR"
 TRACEBACK_HEADER = "X-Wsgidev-Traceback"
 _UNSAFE_EDITOR_SCHEMES = frozenset({"javascript", "data", "vbscript"})
+_FORMS = frozenset({"html", "text", "json", "python"})
 _TEXT_TYPES = {
+    "python": "text/plain; charset=utf-8",
     "text": "text/plain; charset=utf-8",
     "json": "application/json",
     "html": "text/html; charset=utf-8",
@@ -245,14 +247,18 @@ class DebuggedApplication:
 
     # -- pages -------------------------------------------------------------------------------
 
-    def _page(self, retained: Retained, environ: WSGIEnvironment, page_url: str) -> _Page:
-        form = choose_format(environ)
+    def _page(
+        self, retained: Retained, environ: WSGIEnvironment, page_url: str, forced: str | None = None
+    ) -> _Page:
+        form = forced if forced in _FORMS else choose_format(environ)
         nonce = ""
         if form == "html":
             nonce = secrets.token_urlsafe(16)
             text = render_page(
                 retained.traceback, self._page_context(retained.token, nonce, page_url, environ)
             )
+        elif form == "python":
+            text = retained.traceback.plaintext
         elif form == "json":
             text = json_view(retained.traceback, page_url)
         else:
@@ -311,10 +317,12 @@ class DebuggedApplication:
             return self.assets.respond(fields.get("f", ""), fields.get("v"))
         method = environ.get("REQUEST_METHOD", "GET")
         if cmd is None and "tb" in fields and method in ("GET", "HEAD"):
-            return self._retained_page(fields["tb"])
+            return self._retained_page(fields["tb"], fields.get("format"))
         return commands.dispatch_command(self, environ)
 
-    def _retained_page(self, token: str) -> WSGIApplication:
+    def _retained_page(self, token: str, form: str | None) -> WSGIApplication:
+        """The page of a retained error (200); ``format=text|json|python`` forces that form,
+        ``python`` being exactly Python's traceback text."""
         retained = self.tracebacks.get(token)
 
         def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
@@ -333,7 +341,7 @@ class DebuggedApplication:
                     ],
                 )
                 return [body]
-            page = self._page(retained, environ, self._page_url(environ, retained.token))
+            page = self._page(retained, environ, self._page_url(environ, retained.token), form)
             start_response("200 OK", page.headers)
             return [] if environ.get("REQUEST_METHOD") == "HEAD" else [page.body]
 

@@ -33,6 +33,10 @@ from .model import (
 )
 
 _NEWLINE = Markup("\n")
+# Past this size the page shows the plaintext's ends and links to the whole of it.
+PLAINTEXT_INLINE_CHARS = 40_000
+PLAINTEXT_HEAD_LINES = 60
+PLAINTEXT_TAIL_LINES = 40
 _EMPTY = Markup("")
 
 
@@ -116,7 +120,7 @@ def render_page(tb: Traceback, context: PageContext) -> str:
         url=request.url if request else "",
         chain=_chain(tb.chain, "exc", context),
         request=render_request(request) if request else _EMPTY,
-        plaintext=tb.plaintext,
+        plaintext=_plaintext(tb.plaintext, context.token),
         page_url=context.page_url,
         retained=context.retained,
         console_note=(
@@ -135,6 +139,23 @@ def render_page(tb: Traceback, context: PageContext) -> str:
         icon_url=context.asset_urls["favicon.svg"],
         extra_scripts=scripts,
         extra_styles=styles,
+    )
+
+
+def _plaintext(text: str, token: str) -> Markup:
+    """Python's text in full, or its start and end when it is huge (mutual recursion prints
+    every frame), with a link to the whole text; the page stays small either way."""
+    if len(text) <= PLAINTEXT_INLINE_CHARS:
+        return render("plaintext.html", text=text)
+    lines = text.splitlines()
+    head, tail = lines[:PLAINTEXT_HEAD_LINES], lines[-PLAINTEXT_TAIL_LINES:]
+    return render(
+        "plaintext_long.html",
+        python_url=f"?__debugger__=yes&tb={token}&format=python",
+        lines=len(lines),
+        head="\n".join(head),
+        omitted=len(lines) - len(head) - len(tail),
+        tail="\n".join(tail),
     )
 
 
