@@ -344,10 +344,28 @@
         this.complete();
       } else if (event.key === "Escape") {
         this.hideCompletions();
+      } else if (event.key === "c" && event.ctrlKey && this.input.selectionStart === this.input.selectionEnd) {
+        // Ctrl+C without a selection: abandon the line (and a pending block), as the REPL does.
+        event.preventDefault();
+        this.interrupt();
       } else if (event.key === "l" && event.ctrlKey) {
         event.preventDefault();
         this.output.replaceChildren();
       }
+    }
+
+    async interrupt() {
+      if (this.busy) return;
+      this.hideCompletions();
+      this.echo(this.input.value + "^C");
+      this.input.value = "";
+      const answer = await post(this.fields({ cmd: "", interrupt: "1" }));
+      if (answer.error) {
+        this.showError(answer);
+        return;
+      }
+      this.appendHTML(answer.html);
+      this.prompt.textContent = answer.prompt || ">>> ";
     }
 
     browseHistory(step) {

@@ -89,6 +89,14 @@ def test_pin_then_a_frame_console_with_history_and_completion(
     assert console.locator(".console-result b").count() == 0
     browser_page.screenshot("console-frame-session.png")
 
+    # Ctrl+C abandons a half-typed block, as at the REPL.
+    enter(console, "for item in range(3):")
+    console.locator(".console-input").press("Control+c")
+    tab.wait_for_function(
+        "() => document.querySelector('.console-line .console-prompt').textContent === '>>> '"
+    )
+    assert "KeyboardInterrupt" in last_result(console)
+
     enter(console, "print('out'); 1/0")
     assert "ZeroDivisionError" in last_result(console)
 
@@ -97,9 +105,11 @@ def test_pin_then_a_frame_console_with_history_and_completion(
     field.press("ArrowUp")
     assert field.input_value() == "print('out'); 1/0"
     field.press("ArrowUp")
+    assert field.input_value() == "for item in range(3):"
+    field.press("ArrowUp")
     assert field.input_value() == "greet('<b>ada</b>')"
-    field.press("ArrowDown")
-    field.press("ArrowDown")
+    for _ in range(3):
+        field.press("ArrowDown")
     assert field.input_value() == ""
 
     # Tab completes a unique name in place, and lists several candidates.

@@ -294,3 +294,11 @@ def test_a_runaway_print_loop_is_cut_and_counted(frame_console: Console) -> None
     assert len(out) < MAX_OUTPUT + 10_000
     assert "more characters of output not shown" in text_of(out)
     assert text_of(run(frame_console, "x")) == "41"
+
+
+def test_interrupt_drops_a_pending_block(frame_console: Console) -> None:
+    assert frame_console.run("def f():").more
+    result = frame_console.interrupt()
+    assert "KeyboardInterrupt" in result.html and not result.more
+    assert text_of(run(frame_console, "x")) == "41"
+    assert frame_console.interrupt().html == ""

@@ -838,3 +838,16 @@ def test_a_failing_console_init_func_is_reported_not_raised() -> None:
     response, data = send(debugger, {"cmd": "1", "s": debugger.secret}, headers={"Cookie": cookie})
     assert response.code == 500 and data["reason"] == "init"
     assert "LookupError: no settings" in data["error"]
+
+
+def test_interrupt_needs_the_same_checks_and_clears_the_block() -> None:
+    debugger = make_debugger()
+    fields = {"cmd": "", "interrupt": "1", "frm": "7", "s": debugger.secret}
+    response, _ = send(debugger, fields)
+    assert response.code == 401
+    cookie = login(debugger)
+    send(
+        debugger, {"cmd": "if True:", "frm": "7", "s": debugger.secret}, headers={"Cookie": cookie}
+    )
+    _, data = send(debugger, fields, headers={"Cookie": cookie})
+    assert "KeyboardInterrupt" in data["html"] and data["prompt"] == ">>> "

@@ -258,7 +258,8 @@ def _dispatch(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplication:
     if cmd == "complete":
         completion = console.complete(form.get("text", ""))
         return json_response(200, {"start": completion.start, "matches": list(completion.matches)})
-    result = console.run(cmd)
+    # interrupt=1 is the page's Ctrl+C: it only clears a pending multi-line statement.
+    result = console.interrupt() if form.get("interrupt") == "1" else console.run(cmd)
     return json_response(
         200, {"html": str(result.html), "more": result.more, "prompt": result.prompt}
     )

@@ -264,6 +264,14 @@ class Console:
         """Whether an incomplete statement waits for more lines."""
         return bool(self._buffer)
 
+    def interrupt(self) -> ConsoleResult:
+        """Drop a half-typed statement, as Ctrl+C does at the REPL's ``...`` prompt."""
+        with self._lock:
+            dropped = bool(self._buffer)
+            self._buffer.clear()
+        note = Markup('<span class="err">KeyboardInterrupt</span>') if dropped else Markup("")
+        return ConsoleResult(note, False)
+
     def run(self, text: str) -> ConsoleResult:
         """Feed ``text`` (one line, or several pasted ones) and return what it printed."""
         with self._lock:
