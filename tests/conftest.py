@@ -7,6 +7,7 @@ when the test fails.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -73,7 +74,9 @@ def call_app(
     setup_testing_defaults(env)
     captured: dict[str, Any] = {}
 
-    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+    def start_response(
+        status: str, response_headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
         if exc_info is not None and captured.get("sent"):
             raise exc_info[1].with_traceback(exc_info[2])
         captured["status"] = status
@@ -136,11 +139,15 @@ class LiveServer:
                         return match
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (self.proc.poll() is not None and not self._reading()):
-                    raise AssertionError(f"no line matching {pattern!r} within {timeout}s; log:\n{''.join(self.lines)}")
+                    raise AssertionError(
+                        f"no line matching {pattern!r} within {timeout}s; log:\n{''.join(self.lines)}"
+                    )
                 self._cond.wait(min(remaining, 0.1))
 
     def _reading(self) -> bool:
-        return any(t.name == f"live-server-{self.proc.pid}" and t.is_alive() for t in threading.enumerate())
+        return any(
+            t.name == f"live-server-{self.proc.pid}" and t.is_alive() for t in threading.enumerate()
+        )
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
@@ -148,10 +155,8 @@ class LiveServer:
     def stop(self, timeout: float = 10.0) -> int:
         """Ctrl+C the server (SIGINT to its process group), then kill it if it lingers."""
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -169,10 +174,14 @@ class LiveServer:
             self.proc.stdout.close()
 
 
-def start_live_server(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 20.0) -> LiveServer:
+def start_live_server(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 20.0
+) -> LiveServer:
     """Start ``python -m tests.apps *args`` and wait for its ` * Running on` line."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH", "")]))
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), full_env.get("PYTHONPATH", "")])
+    )
     full_env.update(env or {})
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.apps", *args],
