@@ -225,9 +225,21 @@
         return;
       }
       ensureAuth(this).then(
-        () => this.input.focus(),
+        () => {
+          if (this.frameId !== null && !this.output.childElementCount) this.intro();
+          this.input.focus();
+        },
         (state) => this.showError(state)
       );
+    }
+
+    intro() {
+      const note = el("div", "console-intro");
+      note.append(
+        "Python in this frame, with the request's environ. dump() lists the variables, " +
+          "help(obj) documents, Tab completes, \u2191/\u2193 recall, Ctrl+C cancels a line."
+      );
+      this.output.append(note);
     }
 
     echo(text) {
