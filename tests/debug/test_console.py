@@ -302,3 +302,12 @@ def test_interrupt_drops_a_pending_block(frame_console: Console) -> None:
     assert "KeyboardInterrupt" in result.html and not result.more
     assert text_of(run(frame_console, "x")) == "41"
     assert frame_console.interrupt().html == ""
+
+
+def test_a_process_without_stdout_still_captures_and_restores_none(
+    frame_console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stdin", None)
+    assert text_of(run(frame_console, "print('hi')", "input()")).startswith("hi\n")
+    assert sys.stdout is None and sys.stdin is None

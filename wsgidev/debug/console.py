@@ -112,14 +112,15 @@ class _RoutedStream:
     """Stands in for sys.stdout/stderr while a command runs: that thread's writes are captured,
     every other thread's go to the stream that was there before."""
 
-    def __init__(self, kind: str, fallback: TextIO) -> None:
+    def __init__(self, kind: str, fallback: TextIO | None) -> None:
         self._kind = kind
+        # None when the process has no such stream (pythonw, daemons); print() then writes nothing.
         self._fallback = fallback
 
     def write(self, text: str) -> int:
         capture = _current_capture()
         if capture is None:
-            return self._fallback.write(text)
+            return len(text) if self._fallback is None else self._fallback.write(text)
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         capture.write(self._kind, text)
@@ -130,11 +131,13 @@ class _RoutedStream:
             self.write(line)
 
     def flush(self) -> None:
-        if _current_capture() is None:
+        if _current_capture() is None and self._fallback is not None:
             self._fallback.flush()
 
     def isatty(self) -> bool:
-        return False if _current_capture() is not None else self._fallback.isatty()
+        if _current_capture() is not None or self._fallback is None:
+            return False
+        return self._fallback.isatty()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fallback, name)
@@ -144,10 +147,14 @@ class _RoutedStdin(_RoutedStream):
     """input() in the console sees end of file instead of blocking on the server's terminal."""
 
     def read(self, size: int = -1) -> str:
-        return "" if _current_capture() is not None else self._fallback.read(size)
+        if _current_capture() is not None or self._fallback is None:
+            return ""
+        return self._fallback.read(size)
 
     def readline(self, size: int = -1) -> str:
-        return "" if _current_capture() is not None else self._fallback.readline(size)
+        if _current_capture() is not None or self._fallback is None:
+            return ""
+        return self._fallback.readline(size)
 
 
 def _routed_displayhook(value: object) -> None:
