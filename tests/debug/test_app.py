@@ -426,3 +426,26 @@ def test_a_retained_page_can_be_asked_for_in_one_form(
     assert response.body.startswith(start)
     if form == "python":
         assert response.body.decode().endswith("LookupError: no such <thing>\n")  # nothing appended
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("dev.example:8000", "http://dev.example:8000/"),
+        ("[::1]:5000", "http://[::1]:5000/"),
+        ("evil.example/<script>", "http://127.0.0.1/"),  # falls back to SERVER_NAME
+        ("a b", "http://127.0.0.1/"),
+    ],
+)
+def test_the_traceback_url_only_echoes_a_well_formed_host(host: str, expected: str) -> None:
+    response = call_app(DebuggedApplication(crash), "/", headers={"Host": host})
+    assert (response.header(TRACEBACK_HEADER) or "").startswith(expected + "?__debugger__=yes&tb=")
+
+
+def test_text_python_cannot_encode_is_replaced_not_fatal() -> None:
+    def odd(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise ValueError("undecodable file name: \udcff")
+
+    response = call_app(DebuggedApplication(odd), "/", headers=ACCEPT_HTML)
+    assert response.code == 500 and response.header("Content-Type") == "text/html; charset=utf-8"
+    assert "undecodable file name: ?" in response.body.decode()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import secrets
 import traceback as pytraceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -34,6 +35,8 @@ __all__ = ["DebuggedApplication", "FrameHandle", "get_pin_and_cookie_name"]
 EDITOR_ENV_VAR = "WSGIDEV_EDITOR"
 TRACEBACK_HEADER = "X-Wsgidev-Traceback"
 _UNSAFE_EDITOR_SCHEMES = frozenset({"javascript", "data", "vbscript"})
+# A Host header fit to be echoed in a URL and a response header: name or [IPv6], optional port.
+_HOST = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _FORMS = frozenset({"html", "text", "json", "python"})
 _TEXT_TYPES = {
     "python": "text/plain; charset=utf-8",
@@ -263,7 +266,7 @@ class DebuggedApplication:
             text = json_view(retained.traceback, page_url)
         else:
             text = plaintext_view(retained.traceback, page_url)
-        body = text.encode("utf-8")
+        body = text.encode("utf-8", "replace")  # lone surrogates (odd file names) become "?"
         headers = [
             ("Content-Type", _TEXT_TYPES[form]),
             ("Content-Length", str(len(body))),
@@ -304,10 +307,14 @@ class DebuggedApplication:
         )
 
     def _page_url(self, environ: WSGIEnvironment, token: str) -> str:
-        root = request_url(environ, query=False)
-        parts = urlsplit(root)
+        """Absolute, so it works from a terminal; it goes into a header, so only safe bytes."""
+        scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
+        host = str(environ.get("HTTP_HOST", ""))
+        if not _HOST.fullmatch(host):
+            netloc = urlsplit(request_url({**environ, "HTTP_HOST": ""}, query=False)).netloc
+            host = netloc if _HOST.fullmatch(netloc) else "localhost"
         script_name = quote(str(environ.get("SCRIPT_NAME", "")).encode("latin-1", "replace"))
-        return f"{parts.scheme}://{parts.netloc}{script_name}/?__debugger__=yes&tb={token}"
+        return f"{scheme}://{host}{script_name}/?__debugger__=yes&tb={token}"
 
     # -- ?__debugger__=yes -------------------------------------------------------------------
 
