@@ -2,6 +2,9 @@
 turns an exception from the app into the traceback page.
 
 model.py describes the error, render.py and _text.py show it, commands.py runs the console.
+Routes, on any path: ``cmd=resource&f=NAME`` (static/ assets), ``tb=TOKEN[&format=html|text|
+json|python]`` (a retained error, linked by the ``X-Wsgidev-Traceback`` header of every error
+response), anything else with ``__debugger__=yes`` goes to commands.dispatch_command.
 """
 
 from __future__ import annotations
