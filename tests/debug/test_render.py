@@ -305,3 +305,26 @@ def test_mutual_recursion_keeps_the_page_small_and_links_the_whole_text() -> Non
     assert whole.code == 200 and whole.header("Content-Type") == "text/plain; charset=utf-8"
     assert len(whole.body) > 100_000
     assert whole.body.decode().endswith("RecursionError: maximum recursion depth exceeded\n")
+
+
+def test_the_banner_names_where_it_was_raised_and_the_earlier_exceptions() -> None:
+    def lookup() -> NoReturn:
+        try:
+            json.loads("{")
+        except ValueError as exc:
+            raise LookupError("no <config>") from exc
+
+    try:
+        lookup()
+    except LookupError as exc:
+        tb = build_traceback(exc, frame_ids=itertools.count(1)).traceback
+    html = render_page(tb, context())
+    raised = tb.exception.frames[-1]
+    assert re.search(
+        rf'Raised in <a href="#frame-{raised.id}"><code>[\w.<>]*lookup</code></a>', html
+    )
+    assert (
+        '<span class="cause-label">caused by</span> <a href="#exc-0"><code class="exc-type">'
+        "json.decoder.JSONDecodeError</code>"
+    ) in html
+    assert 'id="exc-0"' in html

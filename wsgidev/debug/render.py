@@ -118,6 +118,8 @@ def render_page(tb: Traceback, context: PageContext) -> str:
         message=exc.message,
         method=request.method if request else "",
         url=request.url if request else "",
+        where=_where(exc),
+        causes=_causes(tb.chain),
         chain=_chain(tb.chain, "exc", context),
         request=render_request(request) if request else _EMPTY,
         plaintext=_plaintext(tb.plaintext, context.token),
@@ -140,6 +142,43 @@ def render_page(tb: Traceback, context: PageContext) -> str:
         extra_scripts=scripts,
         extra_styles=styles,
     )
+
+
+def _where(exc: ExceptionInfo) -> Markup:
+    """Where to look first: the innermost application frame, else the frame that raised."""
+    frames = exc.frames
+    if not frames:
+        return _EMPTY
+    app_frames = [frame for frame in frames if frame.kind == "app"]
+    frame = app_frames[-1] if app_frames else frames[-1]
+    return render(
+        "where.html",
+        id=frame.id,
+        function=frame.function,
+        file=display_path(frame.filename),
+        lineno=frame.lineno,
+    )
+
+
+def _causes(chain: tuple[ChainItem, ...]) -> Markup:
+    """The earlier exceptions, newest first, each linking to its section: the root cause is
+    often the last one named here."""
+    if len(chain) < 2:
+        return _EMPTY
+    items = []
+    for index in range(len(chain) - 2, -1, -1):
+        item = chain[index]
+        message = _first_line(item.exception.message)
+        items.append(
+            render(
+                "cause.html",
+                label="caused by" if item.link == "cause" else "while handling",
+                anchor=f"exc-{index}",
+                type_name=item.exception.type_name,
+                message=render("message.html", message=message) if message else _EMPTY,
+            )
+        )
+    return render("causes.html", items=Markup("").join(items))
 
 
 def _plaintext(text: str, token: str) -> Markup:
