@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import re
 import sys
 import threading
@@ -130,7 +131,8 @@ def test_a_syntax_error_is_reported_and_forgotten(frame_console: Console) -> Non
 
 
 def test_system_exit_and_input_do_not_stop_or_block_the_server(frame_console: Console) -> None:
-    assert "SystemExit" in text_of(run(frame_console, "raise SystemExit(3)"))
+    assert "SystemExit(3) ignored" in text_of(run(frame_console, "raise SystemExit(3)"))
+    assert "SystemExit(None) ignored" in text_of(run(frame_console, "exit()"))
     started = time.monotonic()
     assert "EOFError" in text_of(run(frame_console, "input('name? ')"))
     assert time.monotonic() - started < 2
@@ -311,3 +313,20 @@ def test_a_process_without_stdout_still_captures_and_restores_none(
     monkeypatch.setattr(sys, "stdin", None)
     assert text_of(run(frame_console, "print('hi')", "input()")).startswith("hi\n")
     assert sys.stdout is None and sys.stdin is None
+
+
+def test_a_runtime_value_error_shows_its_traceback(frame_console: Console) -> None:
+    shown = text_of(run(frame_console, "def parse():", "    return int('x')", "", "parse()"))
+    assert "Traceback (most recent call last)" in shown
+    assert "return int('x')" in shown
+    assert "ValueError: invalid literal for int()" in shown
+
+
+def test_exit_and_close_leave_the_servers_streams_open(
+    frame_console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stdin, stdout = io.StringIO("typed"), io.StringIO()
+    monkeypatch.setattr(sys, "stdin", stdin)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    run(frame_console, "exit()", "import sys; sys.stdout.close()")
+    assert not stdin.closed and not stdout.closed

@@ -134,6 +134,11 @@ class _RoutedStream:
         if _current_capture() is None and self._fallback is not None:
             self._fallback.flush()
 
+    def close(self) -> None:
+        # exit() closes sys.stdin, and code may close sys.stdout: not the server's own streams.
+        if _current_capture() is None and self._fallback is not None:
+            self._fallback.close()
+
     def isatty(self) -> bool:
         if _current_capture() is not None or self._fallback is None:
             return False
@@ -331,16 +336,19 @@ class Console:
 
     def _execute(self, source: str) -> Markup:
         filename = _remember_source(source)
+        try:
+            code: CodeType = compile(source, filename, "single", self._compile.compiler.flags)
+        except (SyntaxError, ValueError, OverflowError) as exc:
+            return output.render_traceback(_format_syntax_error(exc))
         capture = _Capture(self._display)
         self._capture = capture
         try:
-            code: CodeType = compile(source, filename, "single", self._compile.compiler.flags)
             with capturing(capture):
                 exec(code, self.namespace)
-        except (SyntaxError, ValueError, OverflowError) as exc:
-            capture.add_html(output.render_traceback(_format_syntax_error(exc)))
         except KeyboardInterrupt:
             raise
+        except SystemExit as exc:
+            capture.add_html(output.render_traceback(_format_exit(exc)))
         except BaseException as exc:  # the user's code failed; show it and keep the console usable
             capture.add_html(output.render_traceback(_format_short_traceback(exc)))
         finally:
@@ -399,6 +407,13 @@ class Console:
 def _completion_order(name: str) -> tuple[int, str]:
     last = name.rsplit(".", 1)[-1]
     return (last.startswith("_") + last.startswith("__"), name)
+
+
+def _format_exit(exc: SystemExit) -> str:
+    return (
+        f"SystemExit({exc.code!r}) ignored: the console runs inside the server, which keeps "
+        "running. Close the console instead."
+    )
 
 
 def _format_syntax_error(exc: BaseException) -> str:
