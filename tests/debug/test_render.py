@@ -321,7 +321,7 @@ def test_the_banner_names_where_it_was_raised_and_the_earlier_exceptions() -> No
     html = render_page(tb, context())
     raised = tb.exception.frames[-1]
     assert re.search(
-        rf'Raised in <a href="#frame-{raised.id}"><code>[\w.<>]*lookup</code></a>', html
+        rf'Raised in <a href="#frame-{raised.id}"><code>[\w.&;]*lookup</code></a>', html
     )
     assert (
         '<span class="cause-label">caused by</span> <a href="#exc-0"><code class="exc-type">'
