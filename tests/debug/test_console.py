@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -330,3 +331,15 @@ def test_exit_and_close_leave_the_servers_streams_open(
     monkeypatch.setattr(sys, "stdout", stdout)
     run(frame_console, "exit()", "import sys; sys.stdout.close()")
     assert not stdin.closed and not stdout.closed
+
+
+def test_compile_warnings_show_in_the_console() -> None:
+    # In a fresh interpreter: pytest records warnings instead of printing them to stderr.
+    script = (
+        "from wsgidev.debug.console import Console\nprint(Console({'x': 41}).run('x is 41').html)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", script], capture_output=True, text=True, timeout=30
+    )
+    shown = text_of(done.stdout)
+    assert "SyntaxWarning" in shown and "True" in shown

@@ -336,15 +336,14 @@ class Console:
 
     def _execute(self, source: str) -> Markup:
         filename = _remember_source(source)
-        try:
-            code: CodeType = compile(source, filename, "single", self._compile.compiler.flags)
-        except (SyntaxError, ValueError, OverflowError) as exc:
-            return output.render_traceback(_format_syntax_error(exc))
         capture = _Capture(self._display)
         self._capture = capture
         try:
+            # Compiling inside the capture shows its SyntaxWarnings in the console too.
             with capturing(capture):
-                exec(code, self.namespace)
+                code = self._compile_source(source, filename, capture)
+                if code is not None:
+                    exec(code, self.namespace)
         except KeyboardInterrupt:
             raise
         except SystemExit as exc:
@@ -354,6 +353,14 @@ class Console:
         finally:
             self._capture = None
         return capture.html()
+
+    def _compile_source(self, source: str, filename: str, capture: _Capture) -> CodeType | None:
+        try:
+            code: CodeType = compile(source, filename, "single", self._compile.compiler.flags)
+        except (SyntaxError, ValueError, OverflowError) as exc:
+            capture.add_html(output.render_traceback(_format_syntax_error(exc)))
+            return None
+        return code
 
     def _display(self, value: object) -> None:
         if value is None or self._capture is None:
