@@ -79,7 +79,11 @@ def session() -> Iterator[requests.Session]:
 
 
 def start_process(
-    command: list[str], ready: str, env: dict[str, str] | None = None, timeout: float = 30.0
+    command: list[str],
+    ready: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    cwd: Path = ROOT,
 ) -> LiveServer:
     """Run ``command`` from the checkout and wait for a line whose group ``url`` says where it listens."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
@@ -89,7 +93,7 @@ def start_process(
     full_env.update(env or {})
     proc = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -128,8 +132,10 @@ def external_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., Li
     """Factory: ``external_server(command, ready_regex, env=...)``; stopped at teardown."""
     started: list[LiveServer] = []
 
-    def start(command: list[str], ready: str, env: dict[str, str] | None = None) -> LiveServer:
-        server = start_process(command, ready, env)
+    def start(
+        command: list[str], ready: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+    ) -> LiveServer:
+        server = start_process(command, ready, env, cwd=cwd)
         started.append(server)
         return server
 
