@@ -328,3 +328,17 @@ def test_the_banner_names_where_it_was_raised_and_the_earlier_exceptions() -> No
         "json.decoder.JSONDecodeError</code>"
     ) in html
     assert 'id="exc-0"' in html
+
+
+def test_templates_take_plain_fields_and_escape_every_one() -> None:
+    from markupsafe import Markup
+
+    from wsgidev.debug._template import Template
+
+    template = Template('<a href="{href}">{text}</a>{{literal}}')
+    filled = template.fill({"href": '"><script>', "text": Markup("<b>trusted</b>")})
+    assert filled == '<a href="&#34;&gt;&lt;script&gt;"><b>trusted</b></a>{literal}'
+    with pytest.raises(ValueError, match="plain"):
+        Template("{value!r}")
+    with pytest.raises(ValueError, match="plain"):
+        Template("{frame.filename}")

@@ -10,7 +10,6 @@ response), anything else with ``__debugger__=yes`` goes to commands.dispatch_com
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import secrets
 import traceback as pytraceback
@@ -25,6 +24,7 @@ from wsgidev._types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from . import commands
 from ._assets import AssetSet
+from ._editor import check_editor, editor_from_env
 from ._negotiate import choose_format
 from ._request import describe_request, request_url
 from ._store import FrameHandle, Retained, TracebackStore
@@ -35,9 +35,7 @@ from .security import DebuggerSecurity, get_pin_and_cookie_name
 
 __all__ = ["DebuggedApplication", "FrameHandle", "get_pin_and_cookie_name"]
 
-EDITOR_ENV_VAR = "WSGIDEV_EDITOR"
 TRACEBACK_HEADER = "X-Wsgidev-Traceback"
-_UNSAFE_EDITOR_SCHEMES = frozenset({"javascript", "data", "vbscript"})
 # A Host header fit to be echoed in a URL and a response header: name or [IPv6], optional port.
 _HOST = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _FORMS = frozenset({"html", "text", "json", "python"})
@@ -91,7 +89,7 @@ class DebuggedApplication:
         self.pin_security = pin_security
         self.pin_logging = pin_logging
         self.max_tracebacks = max_tracebacks
-        self.editor = _check_editor(editor, "editor") if editor is not None else _editor_from_env()
+        self.editor = check_editor(editor, "editor") if editor is not None else editor_from_env()
         self.security = DebuggerSecurity(
             app, pin_security=pin_security, pin_logging=pin_logging, trusted_clients=trusted_clients
         )
@@ -394,21 +392,3 @@ def _exc_info(
     """start_response's third argument: it lets a server replace headers it has not sent."""
     tb = exc.__traceback__
     return (type(exc), exc, tb) if tb is not None else None
-
-
-def _editor_from_env() -> str | None:
-    value = os.environ.get(EDITOR_ENV_VAR, "").strip()
-    return _check_editor(value, EDITOR_ENV_VAR) if value else None
-
-
-def _check_editor(template: str, name: str) -> str:
-    if not isinstance(template, str):
-        raise TypeError(f"{name} must be a URL template string, got {type(template).__name__}")
-    if "{path}" not in template:
-        raise ValueError(f"{name} must contain {{path}} (and usually {{line}}), got {template!r}")
-    scheme = template.split(":", 1)[0].strip().lower() if ":" in template else ""
-    if not scheme or scheme in _UNSAFE_EDITOR_SCHEMES:
-        raise ValueError(
-            f"{name} must be an editor URL such as 'vscode://file/{{path}}:{{line}}', got {template!r}"
-        )
-    return template

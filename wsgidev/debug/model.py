@@ -7,21 +7,45 @@ handed out separately (``Built.live_frames``) and only when the console needs th
 from __future__ import annotations
 
 import builtins
-import itertools
-import linecache
-import site
-import sysconfig
 import time
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from types import CodeType, FrameType, TracebackType
-from typing import Any, Literal
+from typing import Literal
 
+from ._python_text import python_text
 from ._reprs import MASK, looks_secret, safe_repr
 from ._request import RequestInfo
+from ._source import (
+    LIBRARY_ROOTS,
+    Source,
+    SourceLine,
+    code_span,
+    failing_columns,
+    is_library_file,
+    source_excerpt,
+)
+
+__all__ = [
+    "CAUSE_SENTENCE",
+    "CONTEXT_SENTENCE",
+    "LIBRARY_ROOTS",
+    "Built",
+    "ChainItem",
+    "ExceptionInfo",
+    "Frame",
+    "Local",
+    "Repeat",
+    "Source",
+    "SourceLine",
+    "SyntaxDetail",
+    "Traceback",
+    "build_traceback",
+    "code_span",
+    "collapse_repeats",
+    "exception_type_name",
+    "is_library_file",
+]
 
 Link = Literal["cause", "context"]
 FrameKind = Literal["app", "library"]
@@ -31,10 +55,6 @@ CAUSE_SENTENCE = "The above exception was the direct cause of the following exce
 CONTEXT_SENTENCE = "During handling of the above exception, another exception occurred:"
 SENTENCES: dict[Link, str] = {"cause": CAUSE_SENTENCE, "context": CONTEXT_SENTENCE}
 
-CONTEXT_BEFORE = 3
-CONTEXT_AFTER = 2
-# "Expand to the whole function" stops here, centred on the line, for huge functions and modules.
-MAX_SOURCE_LINES = 160
 MAX_LOCALS = 40
 # Total time the reprs of one traceback may take before the rest are skipped.
 REPR_BUDGET_SECONDS = 0.25
@@ -46,45 +66,6 @@ MAX_GROUP_WIDTH = 15
 MAX_GROUP_DEPTH = 10
 
 _BaseExceptionGroup: type[BaseException] | None = getattr(builtins, "BaseExceptionGroup", None)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceLine:
-    number: int
-    text: str
-    is_current: bool
-    in_context: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Lines ``first`` .. of a file: the frame's function (bounded), with the context marked.
-
-    ``lines`` keeps linecache's strings (newline included) so retained tracebacks share them.
-    """
-
-    first: int
-    lines: tuple[str, ...]
-    current: int
-    context_first: int
-    context_last: int
-
-    @property
-    def last(self) -> int:
-        return self.first + len(self.lines) - 1
-
-    @property
-    def current_line(self) -> str:
-        return self.lines[self.current - self.first].strip()
-
-    def __iter__(self) -> Iterator[SourceLine]:
-        for number, text in enumerate(self.lines, self.first):
-            yield SourceLine(
-                number,
-                text.rstrip("\r\n"),
-                number == self.current,
-                self.context_first <= number <= self.context_last,
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,54 +197,6 @@ def build_traceback(
     return Built(Traceback(chain, plaintext, request), builder.live)
 
 
-def python_text(exc: BaseException, tb: TracebackType | None) -> str:
-    """The traceback exactly as Python prints it, with ``tb`` as ``exc``'s own traceback."""
-    summary = traceback.TracebackException(type(exc), exc, tb, compact=True)
-    _memoize_stacks(summary)
-    return "".join(summary.format())
-
-
-class _MemoStack(traceback.StackSummary):
-    """Formats each distinct frame line once: a RecursionError repeats one ~1000 times, and
-    Python formats (and parses for carets) every repeat before folding them."""
-
-    _memo: dict[tuple[object, ...], str]
-
-    def format_frame_summary(self, frame_summary: traceback.FrameSummary, **options: Any) -> str:
-        # options: 3.13 passes colorize=; it is part of what the text depends on.
-        key = (
-            tuple(sorted(options.items())),
-            frame_summary.filename,
-            frame_summary.lineno,
-            frame_summary.name,
-            frame_summary.line,
-            getattr(frame_summary, "end_lineno", None),
-            getattr(frame_summary, "colno", None),
-            getattr(frame_summary, "end_colno", None),
-        )
-        try:
-            memo = self._memo
-        except AttributeError:
-            memo = self._memo = {}
-        text = memo.get(key)
-        if text is None:
-            text = memo[key] = super().format_frame_summary(frame_summary, **options)
-        return text
-
-
-def _memoize_stacks(summary: traceback.TracebackException) -> None:
-    pending, seen = [summary], set()
-    while pending:
-        item = pending.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        stack = _MemoStack(item.stack)
-        item.stack = stack
-        pending.extend(e for e in (item.__cause__, item.__context__) if e is not None)
-        pending.extend(getattr(item, "exceptions", None) or ())
-
-
 def _skip(tb: TracebackType | None, count: int) -> TracebackType | None:
     for _ in range(count):
         if tb is None:
@@ -351,7 +284,7 @@ class _Builder:
         if self.keep_frames:
             self.live[frame_id] = frame
         local_values, omitted = self.locals(frame)
-        source = _source(frame, lineno)
+        source = source_excerpt(frame, lineno)
         return Frame(
             id=frame_id,
             filename=code.co_filename,
@@ -359,7 +292,7 @@ class _Builder:
             function=getattr(code, "co_qualname", code.co_name),
             kind="library" if is_library_file(code.co_filename) else "app",
             source=source,
-            columns=_columns(code, lasti, lineno, source),
+            columns=failing_columns(code, lasti, lineno, source),
             locals=local_values,
             locals_omitted=omitted,
         )
@@ -476,84 +409,3 @@ def _syntax(exc: BaseException) -> SyntaxDetail | None:
         offset=exc.offset,
         end_offset=getattr(exc, "end_offset", None),
     )
-
-
-def _source(frame: FrameType, lineno: int) -> Source | None:
-    code = frame.f_code
-    try:
-        lines = linecache.getlines(code.co_filename, frame.f_globals)
-    except Exception:  # a loader's get_source may raise anything
-        return None
-    if not 1 <= lineno <= len(lines):
-        return None
-    first, last = code_span(code)
-    first, last = max(1, min(first, lineno)), min(len(lines), max(last, lineno))
-    if last - first + 1 > MAX_SOURCE_LINES:
-        first = max(first, lineno - MAX_SOURCE_LINES // 2)
-        last = min(last, first + MAX_SOURCE_LINES - 1)
-    return Source(
-        first=first,
-        lines=tuple(lines[first - 1 : last]),
-        current=lineno,
-        context_first=max(first, lineno - CONTEXT_BEFORE),
-        context_last=min(last, lineno + CONTEXT_AFTER),
-    )
-
-
-def _columns(
-    code: CodeType, lasti: int, lineno: int, source: Source | None
-) -> tuple[int, int] | None:
-    """Character columns of the instruction that failed, when it sits on one line and is only
-    part of it (Python draws no carets under a whole line either)."""
-    positions = getattr(code, "co_positions", None)
-    if positions is None or lasti < 0 or source is None:
-        return None
-    position = next(itertools.islice(positions(), lasti // 2, None), None)
-    if position is None:
-        return None
-    start_line, end_line, start, end = position
-    if start_line != lineno or end_line != lineno or start is None or end is None:
-        return None
-    raw = source.lines[lineno - source.first].rstrip("\r\n").encode("utf-8")
-    # co_positions counts UTF-8 bytes; the page counts characters.
-    first = len(raw[:start].decode("utf-8", "replace"))
-    last = len(raw[:end].decode("utf-8", "replace"))
-    text = raw.decode("utf-8", "replace")
-    indent = len(text) - len(text.lstrip())
-    if last <= first or (first <= indent and last >= len(text.rstrip())):
-        return None
-    return first, last
-
-
-@lru_cache(maxsize=2048)
-def code_span(code: CodeType) -> tuple[int, int]:
-    """First and last source line of a code object (decorators included, as co_firstlineno)."""
-    numbers = [line for _, _, line in code.co_lines() if line is not None]
-    return code.co_firstlineno, max(numbers, default=code.co_firstlineno)
-
-
-def _library_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    roots = {paths.get(key, "") for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-    try:
-        roots.update(site.getsitepackages())
-        roots.add(site.getusersitepackages())
-    except AttributeError:  # site is stubbed out in some embedded interpreters
-        pass
-    roots.add(str(Path(__file__).resolve().parent.parent))  # wsgidev itself
-    return tuple(sorted(str(Path(root)) + "/" for root in roots if root))
-
-
-LIBRARY_ROOTS = _library_roots()
-
-
-@lru_cache(maxsize=4096)
-def is_library_file(filename: str) -> bool:
-    """Whether frames from ``filename`` belong to Python, an installed package or wsgidev."""
-    if filename.startswith("<"):
-        return filename.startswith("<frozen")
-    parts = Path(filename).parts
-    if "site-packages" in parts or "dist-packages" in parts:
-        return True
-    resolved = str(Path(filename).resolve()) if not filename.startswith(LIBRARY_ROOTS) else filename
-    return resolved.startswith(LIBRARY_ROOTS)

@@ -7,20 +7,18 @@ trusted is Pygments' output in _highlight.py. Scripts and styles are separate fi
 from __future__ import annotations
 
 import os
-import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from urllib.parse import quote
+from functools import lru_cache
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from wsgidev._resources import asset_dir
-
+from ._editor import editor_url
 from ._highlight import highlight_lines
 from ._request import RequestField, RequestInfo
+from ._source import LIBRARY_ROOTS
+from ._template import template as load_template
 from .model import (
-    LIBRARY_ROOTS,
     ChainItem,
     Entry,
     ExceptionInfo,
@@ -58,47 +56,9 @@ class PageContext:
     extra_styles: tuple[str, ...] = ()
 
 
-class _Template:
-    """A template split once into literal text and ``{field}`` names.
-
-    Filling it escapes each field with ``markupsafe.escape``, as ``Markup.format`` does, without
-    re-parsing the template on every call (the page fills a few hundred per render).
-    """
-
-    __slots__ = ("literals", "names")
-
-    def __init__(self, text: str) -> None:
-        self.literals: list[str] = []
-        self.names: list[str] = []
-        pending = ""
-        for literal, name, spec, conversion in string.Formatter().parse(text):
-            pending += literal  # "{{" comes back as a literal piece of its own
-            if name is None:
-                continue
-            if not name.isidentifier() or spec or conversion:
-                raise ValueError(f"templates take plain {{name}} fields only, got {{{name}}}")
-            self.literals.append(pending)
-            self.names.append(name)
-            pending = ""
-        self.literals.append(pending)
-
-    def fill(self, fields: Mapping[str, object]) -> Markup:
-        parts = [self.literals[0]]
-        for name, literal in zip(self.names, self.literals[1:], strict=True):
-            parts.append(escape(fields[name]))
-            parts.append(literal)
-        # The literals are our own template files; every field went through escape() above.
-        return Markup("".join(parts))
-
-
-@cache
-def _template(name: str) -> _Template:
-    return _Template((asset_dir("templates") / name).read_text(encoding="utf-8").rstrip("\n"))
-
-
 def render(template: str, /, **fields: object) -> Markup:
     """Fill ``templates/TEMPLATE`` with ``fields``, escaping each one that is not Markup."""
-    return _template(template).fill(fields)
+    return load_template(template).fill(fields)
 
 
 def render_page(tb: Traceback, context: PageContext) -> str:
@@ -349,11 +309,6 @@ def display_path(filename: str) -> str:
             )
     cwd = os.getcwd().rstrip("/") + "/"
     return filename[len(cwd) :] if filename.startswith(cwd) else filename
-
-
-def editor_url(template: str, path: str, line: int) -> str:
-    """Fill an editor URL template such as ``vscode://file/{path}:{line}``."""
-    return template.replace("{path}", quote(path, safe="/:\\")).replace("{line}", str(line))
 
 
 def _source(source: Source, filename: str, columns: tuple[int, int] | None) -> Markup:

@@ -1,0 +1,58 @@
+"""The traceback exactly as Python prints it, made cheap for deep recursion.
+
+model.py stores it on the Traceback; the plaintext view, the page and the log all show it.
+"""
+
+from __future__ import annotations
+
+import traceback
+from types import TracebackType
+from typing import Any
+
+
+def python_text(exc: BaseException, tb: TracebackType | None) -> str:
+    """The traceback exactly as Python prints it, with ``tb`` as ``exc``'s own traceback."""
+    summary = traceback.TracebackException(type(exc), exc, tb, compact=True)
+    _memoize_stacks(summary)
+    return "".join(summary.format())
+
+
+class _MemoStack(traceback.StackSummary):
+    """Formats each distinct frame line once: a RecursionError repeats one ~1000 times, and
+    Python formats (and parses for carets) every repeat before folding them."""
+
+    _memo: dict[tuple[object, ...], str]
+
+    def format_frame_summary(self, frame_summary: traceback.FrameSummary, **options: Any) -> str:
+        # options: 3.13 passes colorize=; it is part of what the text depends on.
+        key = (
+            tuple(sorted(options.items())),
+            frame_summary.filename,
+            frame_summary.lineno,
+            frame_summary.name,
+            frame_summary.line,
+            getattr(frame_summary, "end_lineno", None),
+            getattr(frame_summary, "colno", None),
+            getattr(frame_summary, "end_colno", None),
+        )
+        try:
+            memo = self._memo
+        except AttributeError:
+            memo = self._memo = {}
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = super().format_frame_summary(frame_summary, **options)
+        return text
+
+
+def _memoize_stacks(summary: traceback.TracebackException) -> None:
+    pending, seen = [summary], set()
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        stack = _MemoStack(item.stack)
+        item.stack = stack
+        pending.extend(e for e in (item.__cause__, item.__context__) if e is not None)
+        pending.extend(getattr(item, "exceptions", None) or ())
