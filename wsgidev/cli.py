@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._target import Target, TargetNotFound, load_app, parse_target
+from ._target import TargetNotFound, load_app, parse_target
 
 # argparse's own status for a bad command line; a target that cannot be found is one too.
 USAGE_ERROR = 2
@@ -253,10 +253,8 @@ def _served_by_the_child(environ: Any, start_response: Any) -> Any:
 def _load_or_exit(text: str) -> Any:
     """The app TARGET names; a missing one exits 2 with a paragraph, a crashing one with its
     traceback (trimmed to the user's frames)."""
-    target: Target | None = None
     try:
-        target = parse_target(text)
-        return load_app(target)
+        return load_app(parse_target(text))
     except TargetNotFound as exc:
         print(f"Error: could not load the application {text!r}: {exc}.", file=sys.stderr)
         raise SystemExit(USAGE_ERROR) from None
