@@ -132,7 +132,8 @@ def children_of(pid: int) -> list[int]:
 class Server:
     def __init__(self, candidate: str, project: Path) -> None:
         self.port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as most developers run: .pyc files reused
         env.pop("WSGIDEV_RELOADER_TYPE", None)
         self.log = open(project / f"{candidate}.log", "ab")  # noqa: SIM115  (closed in stop)
         self.proc = subprocess.Popen(

@@ -40,6 +40,7 @@ SERVER_FD_ENV = "WSGIDEV_SERVER_FD"
 OPTIONS_ENV = "WSGIDEV_RELOADER_OPTIONS"
 TARGET_ENV = "WSGIDEV_RELOADER_TARGET"
 STANDBY_ENV = "WSGIDEV_RELOADER_STANDBY"
+NOTIFY_ENV = "WSGIDEV_RELOADER_NOTIFY"
 BOOTSTRAP = "from wsgidev._reloader_child import main; main()"
 
 # After Ctrl+C the child finishes its in-flight requests (the server allows 5 s); past this it
@@ -56,6 +57,7 @@ _CHILD_EXITED = b"C"
 _RELOAD = b"R"
 _INTERRUPT = b"I"
 _TERMINATE = b"T"
+RETIRING = b"X"  # written by a child that stopped accepting to restart: start the next one now
 
 SslSpec = Literal["adhoc", "unavailable"] | tuple[str, str] | None
 
@@ -199,6 +201,8 @@ class Supervisor:
         # The warm spare and the pipe end that tells it to go; started STANDBY_DELAY after a start.
         self._standby: tuple[subprocess.Popen[bytes], int] | None = None
         self._standby_due: float | None = None
+        # Children that stopped accepting for a restart and finish their requests meanwhile.
+        self._retiring: list[subprocess.Popen[bytes]] = []
 
     # -- events --------------------------------------------------------------------------
     def _wake(self, event: bytes) -> None:
@@ -234,6 +238,7 @@ class Supervisor:
             self._stop_waiting()
             self._drop_standby()
             self._kill_child()
+            self._wait_retiring()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             os.close(self._wake_r)
@@ -251,6 +256,8 @@ class Supervisor:
             byte = bytes([event])
             if byte == _CHILD_EXITED and not self._on_child_exit():
                 return False
+            if byte == RETIRING:
+                self._on_retiring()
             if byte == _RELOAD:
                 self._reload()
             if byte in (_INTERRUPT, _TERMINATE) and not self._on_stop_signal(byte):
@@ -259,7 +266,17 @@ class Supervisor:
             return self._escalate()
         return True
 
+    def _on_retiring(self) -> None:
+        """The child stopped accepting to restart: start the next one while it finishes up."""
+        child = self.child
+        if child is None or self.stopping:
+            return
+        self._retiring.append(child)
+        self.child = None
+        self._spawn()
+
     def _on_child_exit(self) -> bool:
+        self._retiring = [p for p in self._retiring if p.returncode is None]
         if self._standby is not None and self._standby[0].poll() is not None:
             self._drop_standby()  # a spare that died (or was told to go away) is just replaced
             self._standby_due = time.monotonic() + STANDBY_DELAY_SECONDS
@@ -341,8 +358,9 @@ class Supervisor:
             OPTIONS_ENV: self.options.to_json(),
             TARGET_ENV: self.target.to_json(),
             RELOADER_TYPE_ENV: self.watcher_name,
+            NOTIFY_ENV: str(self._wake_w),
         }
-        fds = [self.listener.fileno()]
+        fds = [self.listener.fileno(), self._wake_w]
         go_read = go_write = -1
         if standby:
             go_read, go_write = os.pipe()
@@ -387,6 +405,16 @@ class Supervisor:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+    def _wait_retiring(self) -> None:
+        deadline = time.monotonic() + GRACE_SECONDS
+        for process in self._retiring:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._retiring = []
 
     def _kill_child(self) -> None:
         child = self.child

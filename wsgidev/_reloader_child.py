@@ -24,8 +24,10 @@ from typing import Any
 from ._log import ensure_handler, logger
 from ._reloader import (
     BOOTSTRAP,
+    NOTIFY_ENV,
     OPTIONS_ENV,
     RESTART_EXIT_CODE,
+    RETIRING,
     SERVER_FD_ENV,
     STANDBY_ENV,
     TARGET_ENV,
@@ -174,6 +176,8 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
     finally:
         stop.set()
         signal.signal(signal.SIGTERM, _interrupt)
+    if restart.is_set() and not stopping.is_set():
+        _tell_supervisor(RETIRING)
     if restart.is_set() or stopping.is_set():
         _finish_in_flight(server)
     if restart.is_set() and not stopping.is_set():
@@ -190,6 +194,13 @@ def _saved_since_start(scope: WatchScope) -> str | None:
             if _started_at[0] < os.stat(path).st_mtime <= now:
                 return path
     return None
+
+
+def _tell_supervisor(event: bytes) -> None:
+    notify = os.environ.get(NOTIFY_ENV, "")
+    if notify.isdigit():
+        with contextlib.suppress(OSError):
+            os.write(int(notify), event)
 
 
 def _finish_in_flight(server: Any) -> None:
