@@ -235,22 +235,27 @@ _source_names = itertools.count(1)
 _cached_sources: OrderedDict[str, None] = OrderedDict()
 
 
+_sources_lock = threading.Lock()
+
+
 def _remember_source(source: str) -> str:
-    name = f"<console input {next(_source_names)}>"
     lines = [line + "\n" for line in source.splitlines()]
-    linecache.cache[name] = (len(source), None, lines, name)
-    _cached_sources[name] = None
-    while len(_cached_sources) > _MAX_CACHED_SOURCES:
-        old, _ = _cached_sources.popitem(last=False)
-        linecache.cache.pop(old, None)
+    with _sources_lock:  # consoles of different frames run in different request threads
+        name = f"<console input {next(_source_names)}>"
+        linecache.cache[name] = (len(source), None, lines, name)
+        _cached_sources[name] = None
+        while len(_cached_sources) > _MAX_CACHED_SOURCES:
+            old, _ = _cached_sources.popitem(last=False)
+            linecache.cache.pop(old, None)
     return name
 
 
 class Console:
     """An interactive interpreter over one namespace, fed one line at a time like the REPL.
 
-    ``push`` keeps incomplete input (``def f():``) until ``codeop`` finds it complete; a line that
+    ``run`` keeps incomplete input (``def f():``) until ``codeop`` finds it complete; a line that
     starts a new statement after an indented block closes the block, as pasting into IPython does.
+    One console serves one frame; its lock runs its commands one at a time.
     """
 
     HELPERS = ("dump", "help")
