@@ -166,9 +166,13 @@ def test_wrong_pins_lock_the_debugger_and_the_page_is_told(
     assert data["auth"] is False and "Set-Cookie" not in headers
     probe = tmp_path / "probe"
     status, data = session.run(f"open({str(probe)!r}, 'w').close()")
-    assert status == 401 or data["reason"] == "locked"
+    assert status == 403 and data["reason"] == "locked"
+    assert "Restart the server" in data["error"]
     assert not probe.exists()
     server.wait_for("locked after 10 wrong PINs")
+    # The page's first question (PIN state) already tells it the debugger is locked.
+    status, data, _ = session.command({"cmd": "pinauth"})
+    assert status == 200 and data["locked"] is True
 
 
 def test_the_pin_is_printed_at_startup_and_again_on_request(
