@@ -314,3 +314,16 @@ def test_under_the_reloader_the_pin_is_printed_and_kept_across_restarts(
     fresh = Session(server)
     fresh.cookie = session.cookie
     assert fresh.command({"cmd": "pinauth"})[1]["auth"] is True
+
+
+def test_a_client_outside_trusted_clients_is_refused_whatever_the_pin(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str], tmp_path: Path
+) -> None:
+    server = live_server("console_guarded", env={**cache_env, "WSGIDEV_DEBUG_PIN": "123-123-123"})
+    session = Session(server)
+    probe = tmp_path / "probe"
+    status, data, headers = session.command({"cmd": "pinauth", "pin": "123-123-123"})
+    assert status == 403 and data["reason"] == "client" and "Set-Cookie" not in headers
+    status, data = session.run(f"open({str(probe)!r}, 'w').close()")
+    assert status == 403 and data["reason"] == "client"
+    assert not probe.exists()
