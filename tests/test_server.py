@@ -39,6 +39,12 @@ def echo_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         body = b"unread"
     elif how.isdigit():
         body = stream.read(int(how))
+    elif how == "into":
+        target = bytearray(5)
+        parts = []
+        while count := stream.readinto(target):
+            parts.append(bytes(target[:count]))
+        body = b",".join(parts)
     else:
         body = stream.read()
     start_response(
@@ -187,6 +193,8 @@ def test_body_read_line_by_line_and_in_pieces() -> None:
             b"POST /?4 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"
         )
         assert client.reply().body == b"abcd"
+        client.send(b"POST /?into HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nhello world!")
+        assert client.reply().body == b"hello, worl,d!"
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,15 @@ def test_ipv6_literals(host: str) -> None:
     assert env["SERVER_NAME"] == "::1"
 
 
+@pytest.mark.skipif(not _has_ipv6(), reason="no IPv6 loopback on this machine")
+def test_binding_all_ipv6_interfaces_answers_ipv4_too() -> None:
+    with running(hello, host="::") as server:
+        with Client.connect(("127.0.0.1", server.port)) as client:
+            assert client.get("/").status == 200
+        with Client(socket.create_connection(("::1", server.port), timeout=5)) as client:
+            assert client.get("/").status == 200
+
+
 def test_fd_handover() -> None:
     listener = bind_socket("127.0.0.1", 0)
     port = listener.getsockname()[1]

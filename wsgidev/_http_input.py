@@ -95,6 +95,13 @@ class RequestBody:
             missing -= len(block)
         return b"".join(parts)
 
+    def readinto(self, target: bytearray | memoryview) -> int:
+        """Fill ``target`` from the body; return how many bytes were stored (0 at the end)."""
+        view = memoryview(target).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
     def readline(self, size: int | None = -1) -> bytes:
         limit = -1 if size is None else size
         if limit == 0:
