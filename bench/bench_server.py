@@ -10,7 +10,9 @@ Each server runs pinned to CPU 0 and the load generator to CPU 1 (``taskset``). 
 starts each server in turn (the order rotates from round to round), loads it with every
 scenario, and stops it, so candidates are interleaved A B C ... A B C. Reported: the median
 over rounds of requests/s (MB/s for the file), of the p99 latency, and of the per-round ratio
-to Werkzeug's threaded dev server (paired within a round, which cancels most machine noise).
+to Werkzeug's threaded dev server (paired within a round, which cancels most machine noise),
+and the server's own CPU time per request (per GB for the file), summed over its process
+group from /proc: the steadiest number on a shared machine, and the one that shows sendfile.
 
 Scenarios: hello world with keep-alive (wrk), hello world with a new connection per request
 (ab, which wrk cannot do), a streamed response of 16 x 1 KiB chunks without Content-Length
@@ -197,10 +199,29 @@ def server_command(server: str, port: int) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """One load run: throughput (req/s, or MB/s for the file) and p99 latency in ms."""
+    """One load run: throughput (req/s, or MB/s for the file), p99 latency in ms, and the
+    server's CPU time per request (per GB for the file) in microseconds."""
 
     rate: float
     p99_ms: float
+    cpu_us: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What a load generator reported: rate and p99, and how much work that was."""
+
+    rate: float
+    p99_ms: float
+    work: float  # requests completed, or GB transferred for the file
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A started server: where to reach it and its process group (for its CPU time)."""
+
+    base: str
+    pgid: int
 
 
 def free_port() -> int:
@@ -210,8 +231,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(server: str, file_path: str) -> Iterator[str]:
-    """Start ``server`` pinned to CPU 0, yield its base URL, and always stop it."""
+def running(server: str, file_path: str) -> Iterator[Running]:
+    """Start ``server`` pinned to CPU 0, yield where it listens, and always stop it."""
     port = free_port()
     env = {**os.environ, FILE_ENV: file_path, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     proc = subprocess.Popen(
@@ -224,7 +245,7 @@ def running(server: str, file_path: str) -> Iterator[str]:
     )
     try:
         wait_until_listening(port, proc, timeout=20)
-        yield f"http://127.0.0.1:{port}"
+        yield Running(f"http://127.0.0.1:{port}", proc.pid)
     finally:
         stop(proc)
 
@@ -254,6 +275,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.stderr.close()
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def server_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every process in the server's group (gunicorn's workers too)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # Fields after "(comm)": state ppid pgrp ... utime(14) stime(15), 1-based.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                total += int(fields[11]) + int(fields[12])
+    return total / _TICKS
+
+
 def load(command: list[str], duration: float) -> str:
     result = subprocess.run(
         ["taskset", "-c", LOAD_CPU, *command],
@@ -268,7 +304,7 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 _SIZES = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}
 
 
-def wrk(url: str, duration: float, connections: int, megabytes: bool) -> Result:
+def wrk(url: str, duration: float, connections: int, megabytes: bool) -> Load:
     output = load(
         ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", url],
         duration,
@@ -282,12 +318,14 @@ def wrk(url: str, duration: float, connections: int, megabytes: bool) -> Result:
     else:
         requests = re.search(r"Requests/sec:\s+([\d.]+)", output)
         rate = float(requests[1]) if requests else 0.0
-    if not p99 or not rate:
+    done = re.search(r"(\d+) requests in [\d.]+\w+, ([\d.]+)([KMG]?B) read", output)
+    if not p99 or not rate or not done:
         raise RuntimeError(f"could not read wrk's output:\n{output}")
-    return Result(rate, float(p99[1]) * _UNITS[p99[2]])
+    work = float(done[2]) * _SIZES[done[3]] / 1000 if megabytes else float(done[1])
+    return Load(rate, float(p99[1]) * _UNITS[p99[2]], work)
 
 
-def ab(url: str, duration: float, connections: int) -> Result:
+def ab(url: str, duration: float, connections: int) -> Load:
     # -t bounds the time; the large -n keeps ab from stopping at its default 50000 requests.
     output = load(
         ["ab", "-q", "-r", "-t", str(max(1, round(duration))), "-n", "10000000",
@@ -299,20 +337,25 @@ def ab(url: str, duration: float, connections: int) -> Result:
         raise RuntimeError(f"{url} answered errors under load:\n{output}")
     requests = re.search(r"Requests per second:\s+([\d.]+)", output)
     p99 = re.search(r"^\s*99%\s+(\d+)", output, re.M)
-    if not requests or not p99:
+    done = re.search(r"^Complete requests:\s+(\d+)", output, re.M)
+    if not requests or not p99 or not done:
         raise RuntimeError(f"could not read ab's output:\n{output}")
-    return Result(float(requests[1]), float(p99[1]))
+    return Load(float(requests[1]), float(p99[1]), float(done[1]))
 
 
-def measure(scenario: str, base: str, duration: float) -> Result:
+def measure(scenario: str, server: Running, duration: float) -> Result:
     connections = CONNECTIONS[scenario]
+    before = server_cpu_seconds(server.pgid)
     if scenario == "hello-ka":
-        return wrk(base + "/hello", duration, connections, megabytes=False)
-    if scenario == "hello-close":
-        return ab(base + "/hello", duration, connections)
-    if scenario == "stream":
-        return wrk(base + "/stream", duration, connections, megabytes=False)
-    return wrk(base + "/file", duration, connections, megabytes=True)
+        result = wrk(server.base + "/hello", duration, connections, megabytes=False)
+    elif scenario == "hello-close":
+        result = ab(server.base + "/hello", duration, connections)
+    elif scenario == "stream":
+        result = wrk(server.base + "/stream", duration, connections, megabytes=False)
+    else:
+        result = wrk(server.base + "/file", duration, connections, megabytes=True)
+    cpu = server_cpu_seconds(server.pgid) - before
+    return Result(result.rate, result.p99_ms, cpu * 1e6 / result.work if result.work else 0.0)
 
 
 def applies(server: str, scenario: str) -> bool:
@@ -338,14 +381,14 @@ def run(servers: list[str], scenarios: list[str], rounds: int, duration: float) 
             order = servers[shift:] + servers[:shift]
             print(f"round {number + 1}/{rounds}: {' '.join(order)}", file=sys.stderr, flush=True)
             for server in order:
-                with running(server, file_path) as base:
+                with running(server, file_path) as started:
                     # A short unmeasured run: imports, thread pools and caches warm up.
-                    wrk(base + "/hello", 1, 2, megabytes=False)
+                    wrk(started.base + "/hello", 1, 2, megabytes=False)
                     for scenario in scenarios:
                         if not applies(server, scenario):
                             continue
                         try:
-                            result = measure(scenario, base, duration)
+                            result = measure(scenario, started, duration)
                         except (RuntimeError, subprocess.TimeoutExpired) as exc:
                             # One broken run is reported and left out; the others still count.
                             first_line = str(exc).splitlines()[0] if str(exc) else repr(exc)
@@ -363,8 +406,9 @@ def print_table(
         rounds = max((len(runs) for runs in results.values()), default=0)
         print(f"\n{scenario} (median of {rounds} rounds, server on CPU {SERVER_CPU}, "
               f"load on CPU {LOAD_CPU}, {CONNECTIONS[scenario]} connections)")  # fmt: skip
-        print(f"| server | {unit} | p99 ms | x {BASELINE} |")
-        print("|---|---:|---:|---:|")
+        per, scale = ("ms/GB", 1e-3) if scenario.startswith("file") else ("us/req", 1.0)
+        print(f"| server | {unit} | p99 ms | x {BASELINE} | server CPU {per} |")
+        print("|---|---:|---:|---:|---:|")
         baseline = results.get((BASELINE, scenario))
         for server in servers:
             runs = results.get((server, scenario))
@@ -376,7 +420,8 @@ def print_table(
             if baseline and len(baseline) == len(runs):
                 paired = zip(runs, baseline, strict=True)
                 ratio = f"{statistics.median(r.rate / b.rate for r, b in paired):.2f}"
-            print(f"| {server} | {rate:,.1f} | {p99:.2f} | {ratio} |")
+            cpu = statistics.median(r.cpu_us for r in runs) * scale
+            print(f"| {server} | {rate:,.1f} | {p99:.2f} | {ratio} | {cpu:,.0f} |")
 
 
 def main() -> None:
