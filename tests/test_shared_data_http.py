@@ -275,3 +275,9 @@ def test_parse_ranges_agrees_with_a_byte_by_byte_model(
     covered = [i for start, stop in spans for i in range(start, stop)]
     assert covered == sorted(wanted)  # every wanted byte once, in order, nothing else
     assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # merged: gaps between
+
+
+def test_disallow_ignores_case_where_the_file_system_does() -> None:
+    assert compile_disallow("*.py", ignore_case=True)("app/CODE.PY")
+    assert compile_disallow("private/*", ignore_case=True)("Private/key.pem")
+    assert not compile_disallow("*.py", ignore_case=False)("CODE.PY")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ _DEVICE_NAMES = frozenset(
     ["con", "prn", "aux", "nul"] + [f"{d}{n}" for d in ("com", "lpt") for n in range(1, 10)]
 )
 _DRIVE = re.compile(r"[A-Za-z]:")
+# File systems that find "CODE.PY" for "code.py": disallow patterns must not be dodged by case.
+CASE_INSENSITIVE_FS = sys.platform in ("win32", "darwin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +70,23 @@ def is_safe_name(name: str, *, allow_hidden: bool) -> bool:
         return False
     if _DRIVE.match(name):
         return False  # "C:" would make ntpath.join drop everything before it
-    if os.name == "nt" and (":" in name or name.split(".", 1)[0].lower() in _DEVICE_NAMES):
-        return False  # alternate data streams ("a.txt::$DATA") and device names
+    if os.name == "nt" and (
+        ":" in name or name.endswith((".", " ")) or name.split(".", 1)[0].lower() in _DEVICE_NAMES
+    ):
+        # Alternate data streams ("a.txt::$DATA"), names Windows trims ("a.py." opens "a.py")
+        # and device names.
+        return False
     return not (os.sep in name or (os.altsep and os.altsep in name))
 
 
-def compile_disallow(disallow: str | Iterable[str] | None) -> Callable[[str], bool]:
+def compile_disallow(
+    disallow: str | Iterable[str] | None, *, ignore_case: bool = CASE_INSENSITIVE_FS
+) -> Callable[[str], bool]:
     """Build the test for ``disallow``: fnmatch patterns against the whole in-export path.
 
     A pattern without "/" is also tried against the base name (as in .gitignore), so both
     ``*.py`` and ``secret.txt`` reach into subdirectories and ``private/*`` names a folder.
+    Matching ignores case where the file system does.
     """
     if disallow is None:
         return _never
@@ -94,9 +104,10 @@ def compile_disallow(disallow: str | Iterable[str] | None) -> Callable[[str], bo
             raise TypeError(f"disallow patterns must be str, got {type(pattern).__name__}")
     if not patterns:
         return _never
-    whole = re.compile("|".join(fnmatch.translate(p.lstrip("/")) for p in patterns))
+    flags = re.IGNORECASE if ignore_case else 0
+    whole = re.compile("|".join(fnmatch.translate(p.lstrip("/")) for p in patterns), flags)
     base_patterns = [fnmatch.translate(p) for p in patterns if "/" not in p]
-    base = re.compile("|".join(base_patterns)) if base_patterns else None
+    base = re.compile("|".join(base_patterns), flags) if base_patterns else None
 
     def is_disallowed(relative: str) -> bool:
         if whole.match(relative):
