@@ -1,7 +1,8 @@
 """A plain WSGI app wrapped in wsgidev's middlewares, for serving under gunicorn or waitress.
 
 ``WSGIDEV_TEST_STATIC_DIR`` names the folder exported at ``/static``. The console stays off
-(``evalex=False``, the default), as it must anywhere but a developer's own machine.
+(``evalex=False``, the default), as it must anywhere but a developer's own machine, unless
+``WSGIDEV_TEST_EVALEX=1`` turns it on to show how it behaves under several worker processes.
 """
 
 from __future__ import annotations
@@ -32,5 +33,6 @@ def inner(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
 
 
 app = DebuggedApplication(
-    SharedDataMiddleware(inner, {"/static": os.environ["WSGIDEV_TEST_STATIC_DIR"]})
+    SharedDataMiddleware(inner, {"/static": os.environ["WSGIDEV_TEST_STATIC_DIR"]}),
+    evalex=os.environ.get("WSGIDEV_TEST_EVALEX") == "1",
 )

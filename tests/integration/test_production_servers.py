@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from tests.integration._pages import (
     assert_traceback_page,
     body_attributes,
     fetch_assets,
+    frame_id_of,
 )
 from tests.integration.conftest import (
     GUNICORN_READY,
@@ -161,3 +162,53 @@ def test_console_stays_off_so_no_code_runs(
         )
         assert answer.status_code >= 400, f"frame {frame}: {answer.status_code} {answer.text[:300]}"
     assert not probe.exists(), "a console command ran although evalex is off"
+
+
+@pytest.fixture
+def two_workers(site: StaticTree, external_server: Callable[..., LiveServer]) -> LiveServer:
+    """gunicorn with two gthread worker processes, each importing the app (and its debugger)."""
+    command = gunicorn_command(TARGET)
+    command[command.index("--workers") + 1] = "2"
+    env = {"WSGIDEV_TEST_STATIC_DIR": str(site.root), "WSGIDEV_TEST_EVALEX": "1"}
+    return external_server(command, GUNICORN_READY, env)
+
+
+def _error_page(session: requests.Session, url: str) -> tuple[str, str]:
+    """The traceback page's secret (one per worker process) and its compute_report frame id."""
+    page = session.get(url + "/report", headers=BROWSER_HEADERS, timeout=10)
+    html = assert_traceback_page(page, "ZeroDivisionError", "compute_report")
+    body = body_attributes(html)
+    assert body.get("data-multiprocess") == "true", body
+    return body.get("data-secret") or "", frame_id_of(html, "compute_report")
+
+
+def _connection_to_another_worker(url: str, secret: str) -> requests.Session:
+    """A kept-alive connection served by a worker other than the one whose page had ``secret``."""
+    for _ in range(60):
+        session = requests.Session()
+        if _error_page(session, url)[0] != secret:
+            return session
+        session.close()
+    raise AssertionError("60 new connections all reached the same gunicorn worker")
+
+
+def test_console_under_several_processes_says_why_it_is_unavailable(
+    two_workers: LiveServer, session: requests.Session, tmp_path: Path
+) -> None:
+    secret, frame = _error_page(session, two_workers.url)
+    probe = tmp_path / "console-ran"
+    command = {"cmd": f"open({str(probe)!r}, 'w').close()", "frm": frame, "s": secret}
+    endpoint = two_workers.url + "/report?__debugger__=yes"
+    origin = {"Origin": two_workers.url}
+
+    same_worker = session.post(endpoint, data=command, headers=origin, timeout=10)
+    assert (same_worker.status_code, same_worker.json()["reason"]) == (409, "multiprocess")
+
+    # The next request may reach another process, which made its own secret: that worker
+    # must explain the same real cause, not claim a restart that a reload would not fix.
+    with _connection_to_another_worker(two_workers.url, secret) as elsewhere:
+        other_worker = elsewhere.post(endpoint, data=command, headers=origin, timeout=10)
+    assert not probe.exists(), "a console command ran under a multi-process server"
+    assert (other_worker.status_code, other_worker.json()["reason"]) == (409, "multiprocess"), (
+        other_worker.text
+    )
