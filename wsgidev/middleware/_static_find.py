@@ -460,8 +460,8 @@ def _stat(path: str) -> os.stat_result | None:
 
 def _is_inside(path: str, root: str) -> bool:
     """Whether ``path`` still lies in ``root`` once every symlink in both is resolved."""
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(path)
+    real_root = os.path.normcase(os.path.realpath(root))
+    real = os.path.normcase(os.path.realpath(path))
     return real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
