@@ -350,3 +350,17 @@ def test_no_columns_when_the_whole_line_failed() -> None:
         raise ValueError("the whole statement")
 
     assert build(caught(whole)).exception.frames[-1].columns is None
+
+
+def test_library_files_are_python_installed_packages_and_wsgidev() -> None:
+    import markupsafe
+
+    import wsgidev.serving
+    from wsgidev.debug.model import is_library_file
+
+    assert is_library_file(json.__file__)
+    assert is_library_file(markupsafe.__file__)
+    assert is_library_file(wsgidev.serving.__file__)
+    assert is_library_file("<frozen importlib._bootstrap>")
+    assert not is_library_file(__file__)
+    assert not is_library_file("<string>")
