@@ -138,6 +138,16 @@ def test_every_target_form_is_served(
 
 
 @pytest.mark.live
+def test_ctrl_c_stops_wsgidev_run_with_status_0(
+    serve_cli: Callable[..., LiveServer], project: Path
+) -> None:
+    server = serve_cli("run", "site_app", cwd=project)
+    assert get(server)[0] == 200
+    assert server.stop() == 0
+    assert "Traceback" not in server.log
+
+
+@pytest.mark.live
 def test_console_script_serves_threaded_by_default(
     serve_cli: Callable[..., LiveServer], tmp_path: Path
 ) -> None:

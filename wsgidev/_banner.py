@@ -43,12 +43,12 @@ def _style(text: str, code: str) -> str:
 
 def _ipv4_addresses() -> Iterator[str]:
     """IPv4 addresses of this machine's interfaces (Linux ioctl; elsewhere the host name)."""
-    try:
-        import fcntl
+    names: list[str] = []
+    if sys.platform.startswith("linux"):  # the ioctl number below is Linux's
+        with contextlib.suppress(ImportError, OSError):
+            import fcntl
 
-        names = [name for _, name in socket.if_nameindex()]
-    except (ImportError, OSError):
-        names = []
+            names = [name for _, name in socket.if_nameindex()]
     found = False
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         for name in names:
