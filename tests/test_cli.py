@@ -337,10 +337,14 @@ def test_parse_target_splits_module_and_attribute(text: str, expected: Target) -
     )
 
 
-def test_parse_target_maps_a_file_in_a_package_to_its_dotted_name(project: Path) -> None:
+def test_parse_target_maps_a_file_in_a_package_to_its_dotted_name(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project)
     target = parse_target(f"{project / 'shop' / 'web.py'}:wsgi")
     assert (target.module, target.attribute, target.search_dir) == ("shop.web", "wsgi", project)
     assert parse_target(str(project / "shop")).module == "shop"
+    assert parse_target("elsewhere/standalone").path == project / "elsewhere" / "standalone.py"
 
 
 def test_parse_target_rejects_what_cannot_be_a_module() -> None:

@@ -66,6 +66,8 @@ def _file_target(path: Path, attribute: str | None) -> Target:
     path = path.expanduser().resolve()
     if path.is_dir() and (path / "__init__.py").is_file():
         path = path / "__init__.py"
+    elif not path.exists() and path.with_name(path.name + ".py").is_file():
+        path = path.with_name(path.name + ".py")  # "pkg/app" for "pkg/app.py", as with -m
     if not path.is_file():
         raise TargetNotFound(f"tried the file {str(path)!r}, which does not exist")
     if path.suffix != ".py":
