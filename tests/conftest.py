@@ -209,6 +209,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Debugger PIN files (and anything else cached) go to a throwaway folder, not the user's."""
+    cache = tmp_path_factory.mktemp("cache-home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(cache))
+    yield cache
+    patch.undo()
+
+
 @pytest.fixture
 def live_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveServer]]:
     """Factory: ``live_server("hello", "--threaded")`` -> a running :class:`LiveServer`."""
