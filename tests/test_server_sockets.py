@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.serverkit import Client, hello, running
-from wsgidev import _server
+from wsgidev import _server, _server_poll
 from wsgidev._server import (
     BaseWSGIServer,
     ForkingWSGIServer,
@@ -375,7 +375,7 @@ def test_the_selector_poller_used_where_epoll_is_missing(
 ) -> None:
     monkeypatch.delattr(_server.select, "epoll")
     with running(environ_app, mode, keep_alive_timeout=0.5) as server:
-        assert isinstance(server._poller, _server._SelectorPoller)
+        assert isinstance(server._poller, _server_poll.SelectorPoller)
         with Client.connect(server) as idle, Client.connect(server) as client:
             assert idle.get("/").status == 200
             client.send(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")

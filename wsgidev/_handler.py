@@ -5,25 +5,28 @@ response framing (Content-Length, chunked or close-delimited) and whether the co
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import os
 import platform
-import re
-import stat
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal
-
-from markupsafe import escape
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import __version__
 from ._http import ClientDisconnected, HTTPError, RequestHead
 from ._http_input import RequestBody
 from ._http_io import send_all, send_file
 from ._http_log import colourise, format_duration, log_timestamp, redact_target
+from ._http_response import (
+    FileWrapper,
+    check_header,
+    encode_head,
+    error_page,
+    http_date_header,
+    parse_length,
+)
 from ._log import logger
 from ._types import WSGIEnvironment
 
@@ -34,70 +37,10 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None,
 # How much unread request body is read and dropped to keep a connection; past it we close.
 DRAIN_LIMIT = 256 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
-ERROR_PAGE = (
-    "<!doctype html>\n<html lang=en>\n<title>{status}</title>\n<h1>{reason}</h1>\n<p>{detail}</p>\n"
-)
 INTERNAL_ERROR_DETAIL = (
     "The application raised an exception before it started its response. "
     "The traceback is in the server's log."
 )
-
-_date_second = -1
-_date_header = ""
-
-
-def http_date_header() -> str:
-    """``Date: ...\\r\\n`` for now (RFC 9110 5.6.7), formatted once per second."""
-    global _date_second, _date_header
-    now = int(time.time())
-    if now != _date_second:
-        _date_header = f"Date: {email.utils.formatdate(now, usegmt=True)}\r\n"
-        _date_second = now
-    return _date_header
-
-
-class FileWrapper:
-    """``wsgi.file_wrapper``: an iterable over a file that the server may send with sendfile.
-
-    Sent from the file's current position; ``close()`` closes the file (PEP 3333).
-    """
-
-    __slots__ = ("blksize", "filelike")
-
-    def __init__(self, filelike: BinaryIO, blksize: int = 64 * 1024) -> None:
-        self.filelike = filelike
-        self.blksize = blksize
-
-    def __iter__(self) -> Iterator[bytes]:
-        while block := self.filelike.read(self.blksize):
-            yield block
-
-    def close(self) -> None:
-        close = getattr(self.filelike, "close", None)
-        if close is not None:
-            close()
-
-    def regular_fileno(self) -> int | None:
-        """The file descriptor when the file is a regular file on disk, else None."""
-        try:
-            fd = self.filelike.fileno()
-            return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
-        except (AttributeError, OSError, ValueError):
-            return None
-
-
-def error_response(status: int, reason: str, detail: str) -> bytes:
-    """A complete small HTML response, ending the connection, for an error the server answers."""
-    body = ERROR_PAGE.format(
-        status=f"{status} {reason}", reason=reason, detail=escape(detail)
-    ).encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n{http_date_header()}Connection: close\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
 
 
 def log_rejected(address: str, request_line: str, error: HTTPError) -> None:
@@ -331,10 +274,10 @@ class WSGIRequestHandler:
         has_date = has_server = False
         length: int | None = None
         for name, value in self._headers:
-            _check_header(name, value)
+            check_header(name, value)
             lower = name.lower()
             if lower == "content-length":
-                length = _parse_length(value)
+                length = parse_length(value)
             elif lower == "connection":
                 if "close" in value.lower():
                     self.close_connection = True
@@ -380,7 +323,7 @@ class WSGIRequestHandler:
         elif self.request_version == "HTTP/1.0":
             parts.append("Connection: keep-alive\r\n")
         parts.append("\r\n")
-        head = _encode_head(parts)
+        head = encode_head(parts)
         self._head_sent = True
         if self._no_body or not first:
             self._send(head)
@@ -454,8 +397,7 @@ class WSGIRequestHandler:
         self._send_error(500, "Internal Server Error", INTERNAL_ERROR_DETAIL)
 
     def _send_error(self, status: int, reason: str, detail: str) -> None:
-        page = ERROR_PAGE.format(status=f"{status} {reason}", reason=reason, detail=escape(detail))
-        body = page.encode()
+        body = error_page(status, reason, detail)
         self._status = f"{status} {reason}"
         self.status_code = status
         self._headers = [("Content-Type", "text/html; charset=utf-8")]
@@ -516,25 +458,3 @@ class WSGIRequestHandler:
         self, type: Literal["info", "warning", "error"] | str, message: str, *args: object
     ) -> None:
         getattr(logger, type, logger.info)(message, *args)
-
-
-def _check_header(name: object, value: object) -> None:
-    if not isinstance(name, str) or not isinstance(value, str):
-        raise TypeError(f"response header names and values must be str, got {name!r}: {value!r}")
-    # A CR or LF from the app would let it (or its user input) inject headers or a second response.
-    if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
-        raise ValueError(f"invalid response header {name!r}: {value!r}")
-
-
-def _parse_length(value: str) -> int:
-    text = value.strip()
-    if not text.isdigit():
-        raise ValueError(f"the app's Content-Length header must be digits, got {value!r}")
-    return int(text)
-
-
-def _encode_head(parts: list[str]) -> bytes:
-    try:
-        return "".join(parts).encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"response headers must be latin-1 text: {exc}") from None

@@ -10,19 +10,16 @@ import contextlib
 import errno
 import os
 import select
-import selectors
 import signal
 import socket
 import ssl
-import stat
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
-from ._handler import FileWrapper, WSGIRequestHandler, error_response, log_rejected
+from ._handler import WSGIRequestHandler, log_rejected
 from ._http import (
     ClientDisconnected,
     HTTPError,
@@ -31,15 +28,26 @@ from ._http import (
 )
 from ._http_io import send_all
 from ._http_log import wants_colour
+from ._http_response import FileWrapper, error_response
 from ._log import ensure_handler, logger
+from ._server_bind import bind_socket, check_port
+from ._server_poll import EpollPoller, SelectorPoller
 from ._server_runners import ForkRunner, InlineRunner, Outcome, Runner, ThreadRunner
 from ._types import WSGIApplication, WSGIEnvironment
 
+__all__ = [
+    "BaseWSGIServer",
+    "Connection",
+    "ForkingWSGIServer",
+    "ThreadedWSGIServer",
+    "bind_socket",
+    "check_port",
+    "make_server",
+]
+
 State = Literal["handshake", "read", "busy", "linger"]
 RECV_SIZE = 64 * 1024
-LISTEN_BACKLOG = 1024
 _TLS_RECORD_HANDSHAKE = 0x16
-_ONESHOT = getattr(select, "EPOLLONESHOT", 0)
 
 
 class Connection:
@@ -77,174 +85,6 @@ class Connection:
         self.tls = False
         self.reusable = True
         self.watching = 0  # what the poller watches for: 0 nothing, 1 readable, 2 writable
-
-
-# -- binding ---------------------------------------------------------------------------------
-
-
-def check_port(port: object) -> int:
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"port must be an integer, got {type(port).__name__}")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be between 0 and 65535, got {port}")
-    return port
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Return a listening, non-blocking socket for ``host``/``port``.
-
-    ``host`` may be ``unix://PATH`` (a stale socket file left by a dead server is removed), an
-    IPv6 literal with or without brackets, or a name; ``port=0`` lets the OS pick a free port.
-    """
-    check_port(port)
-    if not isinstance(host, str):
-        raise TypeError(f"host must be a str, got {type(host).__name__}")
-    if host.startswith("unix://"):
-        path = host[len("unix://") :]
-        if not path:
-            raise ValueError("host 'unix://' needs a path, e.g. unix:///tmp/app.sock")
-        _remove_stale_socket(path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(path)
-        except BaseException:
-            sock.close()
-            raise
-    else:
-        sock = _bind_inet(host, port)
-    try:
-        sock.listen(LISTEN_BACKLOG)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _bind_inet(host: str, port: int) -> socket.socket:
-    name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        infos = socket.getaddrinfo(name or None, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise ValueError(f"host {host!r} cannot be resolved: {exc.strerror}") from None
-    family, _, _, _, address = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        if os.name != "nt":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6 and name in ("::", ""):
-            # Answer IPv4 clients too, so every address the banner lists for "::" works.
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind(address)
-        if hasattr(socket, "TCP_DEFER_ACCEPT"):
-            # Linux: accept() returns once the first bytes arrived, so they can be read at once.
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _remove_stale_socket(path: str) -> None:
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise OSError(errno.EEXIST, f"{path} exists and is not a socket; not replacing it")
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(1.0)
-    try:
-        probe.connect(path)
-    except (ConnectionRefusedError, FileNotFoundError):
-        os.unlink(path)  # nobody listens: left behind by a server that died
-        return
-    except OSError as exc:
-        raise OSError(errno.EADDRINUSE, f"{path} is in use ({exc})") from None
-    finally:
-        probe.close()
-    raise OSError(errno.EADDRINUSE, f"another server is listening on {path}")
-
-
-# -- readiness -------------------------------------------------------------------------------
-
-
-class _EpollPoller:
-    """Linux: one-shot interest per connection, re-armed from any thread with one epoll_ctl."""
-
-    def __init__(self) -> None:
-        self._epoll = select.epoll()
-
-    def add_fixed(self, fd: int) -> None:
-        self._epoll.register(fd, select.EPOLLIN)
-
-    def watch(self, fd: int, write: bool = False, oneshot: bool = True) -> None:
-        mask = (select.EPOLLOUT if write else select.EPOLLIN) | (_ONESHOT if oneshot else 0)
-        try:
-            self._epoll.modify(fd, mask)
-        except FileNotFoundError:
-            self._epoll.register(fd, mask)
-
-    def forget(self, fd: int) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self._epoll.unregister(fd)
-
-    def wait(self, timeout: float | None) -> list[int]:
-        return [fd for fd, _ in self._epoll.poll(-1 if timeout is None else max(timeout, 0.0))]
-
-    def close(self) -> None:
-        self._epoll.close()
-
-
-class _SelectorPoller:
-    """Elsewhere: a selector where one-shot interest is emulated by unregistering on each event.
-
-    Other threads cannot touch the selector, so they queue re-arm requests and wake the loop.
-    """
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self._selector = selectors.DefaultSelector()
-        self._wake = wake
-        self._requests: deque[tuple[int, bool, bool]] = deque()
-        self.loop_thread: int | None = None
-
-    def add_fixed(self, fd: int) -> None:
-        self._selector.register(fd, selectors.EVENT_READ, False)
-
-    def watch(self, fd: int, write: bool = False, oneshot: bool = True) -> None:
-        if threading.get_ident() != self.loop_thread:
-            self._requests.append((fd, write, oneshot))
-            self._wake()
-            return
-        events = selectors.EVENT_WRITE if write else selectors.EVENT_READ
-        try:
-            self._selector.modify(fd, events, oneshot)
-        except KeyError:
-            self._selector.register(fd, events, oneshot)
-
-    def forget(self, fd: int) -> None:
-        # Only the loop registers connections, and a busy one is never registered.
-        if threading.get_ident() == self.loop_thread:
-            with contextlib.suppress(KeyError, ValueError, OSError):
-                self._selector.unregister(fd)
-
-    def wait(self, timeout: float | None) -> list[int]:
-        self.loop_thread = threading.get_ident()
-        while self._requests:
-            fd, write, oneshot = self._requests.popleft()
-            with contextlib.suppress(ValueError, OSError):
-                self.watch(fd, write, oneshot)
-        ready = []
-        for key, _ in self._selector.select(timeout):
-            if key.data:  # one-shot interest
-                self._selector.unregister(key.fd)
-            ready.append(key.fd)
-        return ready
-
-    def close(self) -> None:
-        self._selector.close()
 
 
 # -- the servers -----------------------------------------------------------------------------
@@ -322,9 +162,9 @@ class BaseWSGIServer:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         if hasattr(select, "epoll"):
-            self._poller: _EpollPoller | _SelectorPoller = _EpollPoller()
+            self._poller: EpollPoller | SelectorPoller = EpollPoller()
         else:  # pragma: no cover - not Linux
-            self._poller = _SelectorPoller(self._wake)
+            self._poller = SelectorPoller(self._wake)
         self._poller.add_fixed(self._wake_r.fileno())
         self._runner: Runner = self._make_runner()
         # Inline, only the loop's thread touches connections, so interest can stay registered

@@ -1,0 +1,101 @@
+"""Response pieces that do not depend on the request: the Date header, header checks, the file
+wrapper, and the small error pages the server answers itself."""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import re
+import stat
+import time
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from markupsafe import escape
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
+ERROR_PAGE = (
+    "<!doctype html>\n<html lang=en>\n<title>{status}</title>\n<h1>{reason}</h1>\n<p>{detail}</p>\n"
+)
+_date_second = -1
+_date_header = ""
+
+
+def http_date_header() -> str:
+    """``Date: ...\\r\\n`` for now (RFC 9110 5.6.7), formatted once per second."""
+    global _date_second, _date_header
+    now = int(time.time())
+    if now != _date_second:
+        _date_header = f"Date: {email.utils.formatdate(now, usegmt=True)}\r\n"
+        _date_second = now
+    return _date_header
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: an iterable over a file that the server may send with sendfile.
+
+    Sent from the file's current position; ``close()`` closes the file (PEP 3333).
+    """
+
+    __slots__ = ("blksize", "filelike")
+
+    def __init__(self, filelike: BinaryIO, blksize: int = 64 * 1024) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self) -> Iterator[bytes]:
+        while block := self.filelike.read(self.blksize):
+            yield block
+
+    def close(self) -> None:
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+    def regular_fileno(self) -> int | None:
+        """The file descriptor when the file is a regular file on disk, else None."""
+        try:
+            fd = self.filelike.fileno()
+            return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except (AttributeError, OSError, ValueError):
+            return None
+
+
+def error_page(status: int, reason: str, detail: str) -> bytes:
+    """The HTML body of an error the server answers itself; ``detail`` is escaped."""
+    return ERROR_PAGE.format(
+        status=f"{status} {reason}", reason=reason, detail=escape(detail)
+    ).encode()
+
+
+def error_response(status: int, reason: str, detail: str) -> bytes:
+    """A complete small HTML response, ending the connection, for an error the server answers."""
+    body = error_page(status, reason, detail)
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n{http_date_header()}Connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def check_header(name: object, value: object) -> None:
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError(f"response header names and values must be str, got {name!r}: {value!r}")
+    # A CR or LF from the app would let it (or its user input) inject headers or a second response.
+    if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
+        raise ValueError(f"invalid response header {name!r}: {value!r}")
+
+
+def parse_length(value: str) -> int:
+    text = value.strip()
+    if not text.isdigit():
+        raise ValueError(f"the app's Content-Length header must be digits, got {value!r}")
+    return int(text)
+
+
+def encode_head(parts: list[str]) -> bytes:
+    try:
+        return "".join(parts).encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"response headers must be latin-1 text: {exc}") from None
