@@ -266,7 +266,8 @@ def _dispatch(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplication:
 
 
 def _find_console(debugger: Debugger, frame_field: str) -> Console:
-    if not frame_field:
+    # No frame, or frame 0 as in Werkzeug's protocol, is the standalone console (ids start at 1).
+    if frame_field in ("", "0"):
         return consoles_of(debugger).for_page(debugger)
     try:
         frame_id = int(frame_field)
