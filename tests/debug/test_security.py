@@ -595,6 +595,9 @@ def test_the_standalone_console_runs_in_the_init_namespace() -> None:
         debugger, {"cmd": "answer + 1", "s": debugger.secret}, headers={"Cookie": cookie}
     )
     assert ">43<" in data["html"]
+    fields = {"cmd": "answer + 2", "frm": "0", "s": debugger.secret}  # Werkzeug's frame 0
+    _, data = send(debugger, fields, headers={"Cookie": cookie})
+    assert ">44<" in data["html"]
 
 
 # -- the pure checks ---------------------------------------------------------------------------
