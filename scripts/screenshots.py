@@ -98,7 +98,12 @@ def shop_server(startup_timeout: float = 30.0) -> Iterator[str]:
     lines: Queue[str] = Queue()
     assert proc.stdout is not None
     stdout = proc.stdout
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True)
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
         yield _wait_for_url(proc, lines, startup_timeout)

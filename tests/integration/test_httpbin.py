@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import string
 import threading
 import time
@@ -77,7 +78,7 @@ def test_stream_of_twenty_json_lines(server: LiveServer, session: requests.Sessi
         assert answer.status_code == 200
         lines = [line for line in answer.iter_lines() if line]
     assert len(lines) == 20
-    assert [requests.compat.json.loads(line)["id"] for line in lines] == list(range(20))
+    assert [json.loads(line)["id"] for line in lines] == list(range(20))
 
 
 def test_bytes_are_exact_and_seeded(server: LiveServer, session: requests.Session) -> None:
@@ -93,7 +94,7 @@ def test_gzip_body_decodes(server: LiveServer, session: requests.Session) -> Non
     raw = session.get(server.url + "/gzip", stream=True, timeout=10)
     assert raw.headers["Content-Encoding"] == "gzip"
     data = gzip.decompress(raw.raw.read())
-    assert requests.compat.json.loads(data)["gzipped"] is True
+    assert json.loads(data)["gzipped"] is True
 
 
 def test_three_redirects_are_followed(server: LiveServer, session: requests.Session) -> None:
