@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import sys
+import time
 import traceback
 from typing import Any, NoReturn
 
@@ -364,3 +366,20 @@ def test_library_files_are_python_installed_packages_and_wsgidev() -> None:
     assert is_library_file("<frozen importlib._bootstrap>")
     assert not is_library_file(__file__)
     assert not is_library_file("<string>")
+
+
+def test_a_slow_repr_is_interrupted() -> None:
+    class Slow:
+        def __repr__(self) -> str:
+            give_up = time.monotonic() + 5
+            while time.monotonic() < give_up:
+                with contextlib.suppress(Exception):  # a repr that swallows errors is stopped too
+                    time.sleep(0.001)
+            return "finished"
+
+    before = sys.gettrace()
+    started = time.monotonic()
+    text, failed = safe_repr(Slow(), seconds=0.05)
+    assert sys.gettrace() is before  # a debugger's or coverage's tracer is put back
+    assert failed and text == "<repr failed: took longer than 0.05 s>"
+    assert time.monotonic() - started < 1

@@ -6,8 +6,12 @@ model.py calls these for locals and request fields; nothing here knows about HTM
 from __future__ import annotations
 
 import re
+import sys
+import time
 from collections import deque
 from functools import lru_cache
+from types import FrameType, FunctionType
+from typing import Any
 from urllib.parse import unquote
 
 MASK = "********"
@@ -20,6 +24,8 @@ MAX_TEXT_CHARS = 300
 MAX_DEPTH = 3
 # An int this wide would take long to turn into decimal (and 3.11 refuses past 4300 digits).
 MAX_INT_BITS = 4096
+# A __repr__ written in Python is interrupted after this long.
+MAX_REPR_SECONDS = 0.1
 
 _SECRET_SUBSTRINGS = re.compile(
     r"passw|passphrase|secret|token|api_?key|apikey|access_?key|private_?key|authori[sz]ation"
@@ -68,17 +74,48 @@ def mask_uri(key: str, value: str) -> str:
     return path + mark + mask_query(query) if mark else value
 
 
-def safe_repr(value: object, limit: int = MAX_REPR_CHARS) -> tuple[str, bool]:
+def safe_repr(
+    value: object, limit: int = MAX_REPR_CHARS, seconds: float = MAX_REPR_SECONDS
+) -> tuple[str, bool]:
     """Return ``(text, failed)``: a repr of at most about ``limit`` characters, never raising.
 
     Builtin containers and strings are cut before they are formatted, so their cost is bounded;
-    other objects run their own ``__repr__``, whose failure shows as ``<repr failed: ...>``.
+    other objects run their own ``__repr__``, stopped after ``seconds`` when written in Python;
+    a failure shows as ``<repr failed: ...>``.
     """
     try:
-        text = _repr(value, MAX_DEPTH)
+        text = _repr(value, MAX_DEPTH, time.perf_counter() + seconds)
+    except _ReprTimeout:
+        return f"<repr failed: took longer than {seconds:g} s>", True
     except Exception as exc:  # a user's __repr__ may raise anything; it must not break the page
         return f"<repr failed: {_describe(exc)}>", True
     return _cut(text, limit), False
+
+
+class _ReprTimeout(BaseException):
+    """Not an Exception, so a broad ``except Exception`` in the __repr__ cannot swallow it."""
+
+
+def _user_repr(value: object, deadline: float) -> str:
+    """repr() of an object whose ``__repr__`` is Python code, interrupted at ``deadline``.
+
+    A trace function runs on every line of that code in this thread only, and raises once the
+    deadline has passed; the previous tracer (a debugger, coverage) is put back afterwards.
+    """
+    if not isinstance(type(value).__repr__, FunctionType):
+        return repr(value)
+
+    def tracer(frame: FrameType, event: str, arg: object) -> Any:
+        if time.perf_counter() > deadline:
+            raise _ReprTimeout
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        return repr(value)
+    finally:
+        sys.settrace(previous)
 
 
 def _describe(exc: BaseException) -> str:
@@ -97,7 +134,7 @@ def _cut(text: str, limit: int) -> str:
     return f"{text[:limit]}… ({len(text)} chars)"
 
 
-def _repr(value: object, depth: int) -> str:
+def _repr(value: object, depth: int, deadline: float) -> str:
     kind = type(value)
     if kind is str:
         return _repr_text(value)  # type: ignore[arg-type]  # kind is str here
@@ -109,10 +146,10 @@ def _repr(value: object, depth: int) -> str:
             return f"<int with {bits} bits>"
         return repr(value)
     if isinstance(value, dict) and kind.__repr__ in _PLAIN_REPRS:
-        return _repr_dict(value, depth)
+        return _repr_dict(value, depth, deadline)
     if isinstance(value, list | tuple | set | frozenset | deque) and kind.__repr__ in _PLAIN_REPRS:
-        return _repr_sequence(value, depth)
-    return repr(value)
+        return _repr_sequence(value, depth, deadline)
+    return _user_repr(value, deadline)
 
 
 def _repr_text(value: str) -> str:
@@ -127,7 +164,7 @@ def _repr_bytes(value: bytes | bytearray) -> str:
     return f"{value[:MAX_TEXT_CHARS]!r}… ({len(value)} bytes)"
 
 
-def _repr_dict(value: dict[object, object], depth: int) -> str:
+def _repr_dict(value: dict[object, object], depth: int, deadline: float) -> str:
     if not value:
         return repr(value)
     if depth <= 0:
@@ -142,14 +179,15 @@ def _repr_dict(value: dict[object, object], depth: int) -> str:
         elif isinstance(key, str) and key in URI_KEYS and isinstance(item, str):
             shown = _repr_text(mask_uri(key, item))
         else:
-            shown = _repr(item, depth - 1)
-        parts.append(f"{_repr(key, depth - 1)}: {shown}")
+            shown = _repr(item, depth - 1, deadline)
+        parts.append(f"{_repr(key, depth - 1, deadline)}: {shown}")
     return _wrap(value, "{" + ", ".join(parts) + "}")
 
 
 def _repr_sequence(
     value: list[object] | tuple[object, ...] | set[object] | frozenset[object] | deque[object],
     depth: int,
+    deadline: float,
 ) -> str:
     opening, closing = _BRACKETS.get(type(value).__mro__[-2], ("[", "]"))
     if not value:
@@ -161,7 +199,7 @@ def _repr_sequence(
         if index == MAX_ITEMS:
             parts.append(f"… ({len(value)} items)")
             break
-        parts.append(_repr(item, depth - 1))
+        parts.append(_repr(item, depth - 1, deadline))
     trailing = "," if isinstance(value, tuple) and len(value) == 1 else ""
     return _wrap(value, opening + ", ".join(parts) + trailing + closing)
 

@@ -14,7 +14,7 @@ from types import CodeType, FrameType, TracebackType
 from typing import Literal
 
 from ._python_text import python_text
-from ._reprs import MASK, looks_secret, safe_repr
+from ._reprs import MASK, MAX_REPR_SECONDS, looks_secret, safe_repr
 from ._request import RequestInfo
 from ._source import (
     LIBRARY_ROOTS,
@@ -317,7 +317,8 @@ class _Builder:
             elif time.perf_counter() > self.deadline:
                 values.append(Local(name, "<repr skipped: time budget spent>", failed=True))
             else:
-                text, failed = safe_repr(namespace[name])
+                left = self.deadline - time.perf_counter()
+                text, failed = safe_repr(namespace[name], seconds=min(MAX_REPR_SECONDS, left))
                 values.append(Local(name, text, failed=failed))
         return tuple(values), max(0, len(names) - MAX_LOCALS)
 
