@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -60,7 +61,13 @@ class Project:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
-    def start(self, *args: str, env: dict[str, str] | None = None, **options: Any) -> LiveServer:
+    def start(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: int = subprocess.DEVNULL,
+        **options: Any,
+    ) -> LiveServer:
         options.setdefault("reloader_type", "stat")
         options.setdefault("reloader_interval", 0.1)
         options["exclude_patterns"] = [*options.get("exclude_patterns", []), *NOT_OURS]
@@ -77,7 +84,7 @@ class Project:
         proc = subprocess.Popen(
             command,
             cwd=self.root,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=full_env,
@@ -262,6 +269,18 @@ def test_sighup_reloads(project: Project) -> None:
     server.signal(signal.SIGHUP)
     project.wait_for_body(lambda s, b: s == 200 and int(b.rpartition("pid=")[2]) != first)
     assert _gone(first)
+
+
+def test_enter_in_the_terminal_reloads(project: Project) -> None:
+    terminal, tty = pty.openpty()
+    try:
+        project.start(stdin=tty)
+        first = project.child_pid()
+        os.write(terminal, b"\n")
+        project.wait_for_body(lambda s, b: s == 200 and int(b.rpartition("pid=")[2]) != first)
+    finally:
+        os.close(terminal)
+        os.close(tty)
 
 
 def test_ctrl_c_stops_supervisor_and_child(project: Project) -> None:

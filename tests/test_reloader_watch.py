@@ -207,6 +207,31 @@ def test_a_module_imported_after_the_start_is_watched(
     assert running.changed(REPORT_WITHIN) == str(outside / "late.py")
 
 
+def test_stat_polls_a_recently_saved_file_faster_than_its_interval(project: Path) -> None:
+    options = WatchOptions(interval=30, project_dirs=(str(project),))
+    running = Running("stat", WatchScope(options, modules={}))
+    try:
+        (project / "pkg" / "views.py").write_text("VERSION = 22\n")
+        assert running.changed(2.0) == str(project / "pkg" / "views.py")
+    finally:
+        running.close()
+
+
+def test_watchdog_needs_few_emitters_for_a_big_tree(project: Path) -> None:
+    if "watchdog" not in available_watchers():
+        pytest.skip("watchdog is not installed (pip install 'wsgidev[watch]')")
+    for i in range(40):
+        (project / "pkg" / f"sub{i}").mkdir()
+        (project / "node_modules" / f"dep{i}" / "lib").mkdir(parents=True)
+    watcher = make_watcher("watchdog", _scope(project))
+    try:
+        # One per project directory level around node_modules, none for each subdirectory:
+        # watchdog spends an inotify instance (128 per user) on every scheduled path.
+        assert len(watcher._observer.emitters) <= 6  # type: ignore[attr-defined]
+    finally:
+        watcher.close()
+
+
 def test_scope_skips_the_standard_library_and_site_packages() -> None:
     scope = WatchScope(WatchOptions(), modules=dict(sys.modules))
     assert os.path.abspath(os.__file__) not in scope.module_files

@@ -476,9 +476,13 @@ class Supervisor:
             if not ready or stop.wait(STDIN_CLAIM_SECONDS):
                 continue
             try:
-                if os.tcgetpgrp(fd) != os.getpgrp():
-                    stop.wait(1.0)
-                    continue
+                foreground = os.tcgetpgrp(fd)
+            except OSError:  # not our controlling terminal: reading it cannot stop us
+                foreground = os.getpgrp()
+            if foreground != os.getpgrp():
+                stop.wait(1.0)
+                continue
+            try:
                 still, _, _ = select.select([fd], [], [], 0)
                 line = os.read(fd, 4096) if still else None
             except OSError:
