@@ -300,7 +300,7 @@ SERVE_SCRIPT = textwrap.dedent(
         return [b"done"]
     mode = sys.argv[1]
     server = make_server("127.0.0.1", 0, app, threaded=mode == "threaded", processes=2 if mode == "forking" else 1)
-    server.graceful_timeout = 3.0
+    server.graceful_timeout = float(sys.argv[2])
     print(" * Running on http://127.0.0.1:%d" % server.port, flush=True)
     server.serve_forever()
     server.server_close()
@@ -309,9 +309,9 @@ SERVE_SCRIPT = textwrap.dedent(
 )
 
 
-def start_script(mode: str) -> tuple[subprocess.Popen[str], int]:
+def start_script(mode: str, graceful_timeout: float = 3.0) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE_SCRIPT, mode],
+        [sys.executable, "-c", SERVE_SCRIPT, mode, str(graceful_timeout)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -382,3 +382,22 @@ def test_the_selector_poller_used_where_epoll_is_missing(
             assert [json.loads(client.reply().body)["PATH_INFO"] for _ in range(2)] == ["/1", "/2"]
             assert client.get("/3").status == 200
             assert idle.is_closed(timeout=3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["base", "threaded", "forking"])
+def test_a_request_stuck_past_the_grace_period_does_not_keep_the_server_alive(mode: str) -> None:
+    proc, port = start_script(mode, graceful_timeout=0.5)
+    try:
+        with Client.connect(("127.0.0.1", port)) as client:
+            client.send(b"GET /?60 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.3)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(5) == 0
+            assert time.monotonic() - started < 3
+            assert client.is_closed()
+    finally:
+        proc.kill()
+        output = proc.communicate()[0]
+    assert "stopped" in output

@@ -286,9 +286,7 @@ class BaseWSGIServer:
         self._wake()
         if isinstance(self._runner, InlineRunner) and self._runner.busy:
             # The app runs in this very thread: give it the grace period, then interrupt it.
-            import _thread
-
-            timer = threading.Timer(self.graceful_timeout, _thread.interrupt_main)
+            timer = threading.Timer(self.graceful_timeout, _interrupt_main_thread)
             timer.daemon = True
             timer.start()
             self._inline_timer = timer
@@ -668,6 +666,16 @@ class ForkingWSGIServer(BaseWSGIServer):
 
     def _make_runner(self) -> Runner:
         return ForkRunner(self, self.max_children)
+
+
+def _interrupt_main_thread() -> None:
+    """A second Ctrl+C, sent by us: a real signal, so a blocking call in the app is cut short."""
+    if hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+    else:  # pragma: no cover - Windows
+        import _thread
+
+        _thread.interrupt_main()
 
 
 def make_server(
