@@ -330,3 +330,115 @@ def test_malformed_heads_never_crash_the_server(fuzz_server: Any, raw: bytes) ->
         assert answer.startswith(b"HTTP/1.1 "), answer[:100]
     with Client.connect(fuzz_server) as client:
         assert client.get("/").status == 200
+
+
+# -- request bodies: the chunked decoder and Content-Length framing ---------------------------
+
+
+class ScriptedSocket:
+    """Stands in for a client socket: ``recv`` hands out ``data`` ``step`` bytes at a time."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data = data
+        self.step = step
+        self.sent = b""
+
+    def recv(self, size: int) -> bytes:
+        block, self.data = self.data[: min(size, self.step)], self.data[min(size, self.step) :]
+        return block
+
+    def send(self, data: bytes) -> int:
+        self.sent += bytes(data)
+        return len(data)
+
+
+def read_body(
+    data: bytes, step: int, *, length: int | None = None, expect: bool = False
+) -> tuple[bytes, bytes, ScriptedSocket]:
+    """Decode ``data`` as a body (chunked unless ``length``); return body, leftover, socket."""
+    from wsgidev._http_input import RequestBody
+
+    sock = ScriptedSocket(data, step)
+    buffer = bytearray()
+    body = RequestBody(sock, buffer, length, length is None, expect, 1.0)  # type: ignore[arg-type]
+    out = body.read()
+    assert body.complete
+    return out, bytes(buffer) + sock.data, sock
+
+
+CHUNKED: list[tuple[str, bytes, bytes | int]] = [
+    ("one chunk", b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
+    ("several chunks", b"3\r\nabc\r\n1\r\nd\r\n0\r\n\r\n", b"abcd"),
+    ("uppercase hex", b"A\r\n0123456789\r\n0\r\n\r\n", b"0123456789"),
+    ("leading zeros", b"0005\r\nhello\r\n000\r\n\r\n", b"hello"),
+    ("extensions ignored", b"5;name=value;x\r\nhello\r\n0;end\r\n\r\n", b"hello"),
+    ("whitespace before extension", b"5 \t;x=1\r\nhello\r\n0\r\n\r\n", b"hello"),
+    ("trailers dropped", b"5\r\nhello\r\n0\r\nX-Sum: 1\r\nX-Other: 2\r\n\r\n", b"hello"),
+    ("bare LF", b"5\nhello\n0\n\n", b"hello"),
+    ("empty body", b"0\r\n\r\n", b""),
+    ("binary data with CRLF inside", b"4\r\n\r\n\r\n\r\n0\r\n\r\n", b"\r\n\r\n"),
+    ("not hex", b"zz\r\nhello\r\n0\r\n\r\n", 400),
+    ("0x prefix", b"0x5\r\nhello\r\n0\r\n\r\n", 400),
+    ("plus sign", b"+5\r\nhello\r\n0\r\n\r\n", 400),
+    ("minus sign", b"-5\r\nhello\r\n0\r\n\r\n", 400),
+    ("underscore", b"1_0\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n", 400),
+    ("leading space", b" 5\r\nhello\r\n0\r\n\r\n", 400),
+    ("empty size", b"\r\nhello\r\n0\r\n\r\n", 400),
+    ("too many digits", b"1" + b"0" * 16 + b"\r\n", 400),
+    ("data longer than size", b"3\r\nhello\r\n0\r\n\r\n", 400),
+    ("size line too long", b"5;" + b"x" * 5000 + b"\r\nhello\r\n0\r\n\r\n", 400),
+]
+
+
+@pytest.mark.parametrize("step", [65536, 1], ids=["whole", "bytewise"])
+@pytest.mark.parametrize(
+    ("data", "expected"), [c[1:] for c in CHUNKED], ids=[c[0] for c in CHUNKED]
+)
+def test_chunked_body_table(step: int, data: bytes, expected: bytes | int) -> None:
+    if isinstance(expected, int):
+        with pytest.raises(HTTPError) as caught:
+            read_body(data, step)
+        assert caught.value.status == expected
+    else:
+        body, leftover, _ = read_body(data + b"GET /next", step)
+        assert (body, leftover) == (expected, b"GET /next")
+
+
+@pytest.mark.parametrize("step", [65536, 1], ids=["whole", "bytewise"])
+def test_content_length_body_stops_at_its_end(step: int) -> None:
+    body, leftover, _ = read_body(b"hello worldGET /next", step, length=11)
+    assert (body, leftover) == (b"hello world", b"GET /next")
+
+
+@pytest.mark.parametrize("data", [b"5\r\nhel", b"5\r\nhello\r\n", b"5\r\nhello\r\n0\r\nX: y"])
+def test_a_body_cut_short_is_a_disconnect(data: bytes) -> None:
+    from wsgidev._http import ClientDisconnected
+
+    with pytest.raises(ClientDisconnected):
+        read_body(data, 3)
+    with pytest.raises(ClientDisconnected):
+        read_body(b"abc", 1, length=10)
+
+
+def test_100_continue_goes_out_before_the_first_read_only() -> None:
+    from wsgidev._http_input import CONTINUE, RequestBody
+
+    sock = ScriptedSocket(b"body", 65536)
+    body = RequestBody(sock, bytearray(), 4, False, True, 1.0)  # type: ignore[arg-type]
+    assert sock.sent == b""
+    assert body.read(0) == b"" and sock.sent == b""
+    assert body.read() == b"body"
+    assert sock.sent == CONTINUE
+    body.read()
+    assert sock.sent == CONTINUE
+
+
+def test_readline_and_iteration_over_a_chunked_body() -> None:
+    from wsgidev._http_input import RequestBody
+
+    sock = ScriptedSocket(b"4\r\na\nbb\r\n3\r\n\nc\n\r\n1\r\nd\r\n0\r\n\r\n", 2)
+    body = RequestBody(sock, bytearray(), None, True, False, 1.0)  # type: ignore[arg-type]
+    assert body.readline(1) == b"a"
+    assert body.readline() == b"\n"
+    assert list(body) == [b"bb\n", b"c\n", b"d"]
+    assert body.readline() == b""
