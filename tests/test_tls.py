@@ -98,6 +98,8 @@ def test_load_ssl_context_names_what_is_wrong(tmp_path: Path) -> None:
         load_ssl_context(cert_a, tmp_path / "missing.key")
     with pytest.raises(ValueError, match="not a PEM certificate and matching private key"):
         load_ssl_context(cert_a, key_b)
+    with pytest.raises(ValueError, match="protocol: PROTOCOL_TLS_CLIENT"):
+        load_ssl_context(cert_a, protocol=ssl.PROTOCOL_TLS_CLIENT)
 
 
 def test_as_ssl_context_accepts_the_documented_forms(tmp_path: Path) -> None:

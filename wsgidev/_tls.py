@@ -51,6 +51,11 @@ def _require_cryptography(purpose: str) -> None:
 
 def server_context(protocol: int | None = None) -> ssl.SSLContext:
     """A server-side context with modern defaults: TLS 1.2 or newer, ALPN ``http/1.1``."""
+    if protocol == ssl.PROTOCOL_TLS_CLIENT:
+        raise ValueError(
+            "protocol: PROTOCOL_TLS_CLIENT makes client contexts; a server needs "
+            "PROTOCOL_TLS_SERVER (the default)"
+        )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if protocol is None else protocol)
     if ctx.minimum_version < ssl.TLSVersion.TLSv1_2:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
