@@ -232,7 +232,7 @@ class BaseWSGIServer:
             if self._interrupted:
                 self._stop_gracefully()
         finally:
-            self._cancel_inline_timer()
+            self.cancel_inline_timer()
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
             self._loop_running = False
@@ -291,7 +291,8 @@ class BaseWSGIServer:
             timer.start()
             self._inline_timer = timer
 
-    def _cancel_inline_timer(self) -> None:
+    def cancel_inline_timer(self) -> None:
+        """The inline request the grace period was for is over: never interrupt anything else."""
         if self._inline_timer is not None:
             self._inline_timer.cancel()
             self._inline_timer = None

@@ -67,6 +67,7 @@ class InlineRunner:
             outcome = run_guarded(self._server, conn, head)
         finally:
             self.busy = False
+            self._server.cancel_inline_timer()
         self._server.finish_connection(conn, outcome)
 
     def wait_idle(self, timeout: float) -> bool:
