@@ -449,3 +449,33 @@ def test_text_python_cannot_encode_is_replaced_not_fatal() -> None:
     response = call_app(DebuggedApplication(odd), "/", headers=ACCEPT_HTML)
     assert response.code == 500 and response.header("Content-Type") == "text/html; charset=utf-8"
     assert "undecodable file name: ?" in response.body.decode()
+
+
+def test_the_console_assets_are_included_only_with_evalex() -> None:
+    with_console = call_app(
+        DebuggedApplication(crash, evalex=True, pin_logging=False), "/", headers=ACCEPT_HTML
+    )
+    html = with_console.body.decode()
+    nonce = re.search(r"'nonce-([\w-]+)'", with_console.header("Content-Security-Policy") or "")
+    assert nonce
+    assert re.search(
+        rf'<script src="\?__debugger__=yes&amp;cmd=resource&amp;f=console\.js&amp;v=\w+" nonce="{nonce[1]}"',
+        html,
+    )
+    assert re.search(
+        rf'<link rel="stylesheet" href="\?__debugger__=yes&amp;cmd=resource&amp;f=console\.css&amp;v=\w+" nonce="{nonce[1]}"',
+        html,
+    )
+    assert 'data-evalex="true"' in html
+    plain = call_app(DebuggedApplication(crash), "/", headers=ACCEPT_HTML).body.decode()
+    assert (
+        "console.js" not in plain and "console.css" not in plain and 'data-evalex="false"' in plain
+    )
+
+
+def test_head_on_a_retained_page_has_headers_and_no_body() -> None:
+    app = DebuggedApplication(crash)
+    url = call_app(app, "/").header(TRACEBACK_HEADER) or ""
+    response = call_app(app, "/" + url.split("/", 3)[3], method="HEAD", headers=ACCEPT_HTML)
+    assert response.code == 200 and response.body == b""
+    assert int(response.header("Content-Length") or 0) > 1000
