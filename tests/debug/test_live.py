@@ -104,3 +104,22 @@ def test_requests_without_errors_are_untouched(server: LiveServer) -> None:
         server.url + "/?__debugger__=yes&cmd=resource&f=../pyproject.toml", timeout=10
     )
     assert missing.status_code == 404
+
+
+def test_concurrent_errors_each_get_their_own_page(server: LiveServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fail_once(index: int) -> str:
+        response = requests.get(
+            f"{server.url}/boom?n={index}", headers={"Accept": "*/*"}, timeout=20
+        )
+        assert response.status_code == 500
+        return response.headers[TRACEBACK_HEADER]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        urls = list(pool.map(fail_once, range(24)))
+    assert len(set(urls)) == 24
+    for index, url in list(enumerate(urls))[-5:]:
+        page = requests.get(url, headers={"Accept": "application/json"}, timeout=10)
+        assert page.status_code == 200 and page.json()["type"] == "RuntimeError"
+        assert page.json()["request"]["url"].endswith(f"/boom?n={index}")  # its own request
