@@ -1,0 +1,138 @@
+"""The README's "what behaves better" list, checked side by side with Werkzeug over real sockets.
+
+One small program runs under either package (only its imports differ); each test states what
+Werkzeug does and what wsgidev does instead, so the README's claims stay true.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.live
+
+PROGRAM = """
+import sys
+
+from werkzeug.debug import DebuggedApplication
+from werkzeug.serving import run_simple
+
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/partial":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body():
+            yield b"first part\\n"
+            raise RuntimeError("the database went away mid-response")
+
+        return body()
+    data = b"hello"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+run_simple("127.0.0.1", 0, DebuggedApplication(app), threaded=sys.argv[1] == "threaded")
+"""
+
+Start = Callable[[str, str], LiveServer]
+
+
+@pytest.fixture
+def start(tmp_path: Path, external_server: Callable[..., LiveServer]) -> Start:
+    """``start(package, "threaded" | "single")`` runs the program with that package's imports."""
+
+    def run(package: str, mode: str) -> LiveServer:
+        program = tmp_path / f"{package}_{mode}.py"
+        program.write_text(PROGRAM.replace("werkzeug", package))
+        return external_server(
+            [sys.executable, str(program), mode], r" \* Running on (?P<url>http://127\.0\.0\.1:\d+)"
+        )
+
+    return run
+
+
+def read_response(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
+    """One response with a Content-Length body: (head, body). Empty head if the server closed."""
+    data = b""
+    while b"\r\n\r\n" not in data and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"", b""
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length and time.monotonic() < deadline:
+        body += sock.recv(65536)
+    return head, body
+
+
+def read_until_closed(sock: socket.socket, deadline: float) -> bytes:
+    data = b""
+    while time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    raise AssertionError(f"the server kept the connection open: {data!r}")
+
+
+def request(path: str, extra: str = "") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
+
+
+def two_requests_on_one_connection(server: LiveServer) -> tuple[bytes, bytes]:
+    deadline = time.monotonic() + 10
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(request("/"))
+        first_head, first_body = read_response(sock, deadline)
+        assert first_body == b"hello"
+        # Two seconds is ages for a local hello world; waiting longer only slows the Werkzeug case.
+        sock.settimeout(2)
+        try:
+            sock.sendall(request("/"))
+            second_head, _ = read_response(sock, deadline)
+        except OSError:
+            second_head = b""
+    return first_head, second_head
+
+
+def test_single_threaded_server_keeps_connections_alive(start: Start) -> None:
+    werkzeug_first, werkzeug_second = two_requests_on_one_connection(start("werkzeug", "single"))
+    assert werkzeug_first.startswith(b"HTTP/1.0 200")
+    assert werkzeug_second == b"", (
+        "Werkzeug's single-threaded server answers one request per connection"
+    )
+
+    first, second = two_requests_on_one_connection(start("wsgidev", "single"))
+    assert first.startswith(b"HTTP/1.1 200")
+    assert second.startswith(b"HTTP/1.1 200")
+
+
+def partial_response(server: LiveServer) -> bytes:
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(request("/partial", "Connection: close\r\n"))
+        return read_until_closed(sock, time.monotonic() + 10)
+
+
+def test_an_error_after_the_first_byte_leaves_the_response_visibly_cut(start: Start) -> None:
+    werkzeug = partial_response(start("werkzeug", "threaded"))
+    assert b"first part" in werkzeug
+    assert werkzeug.endswith(b"0\r\n\r\n"), "Werkzeug ends the stream as if it were complete"
+
+    ours = partial_response(start("wsgidev", "threaded"))
+    assert b"Transfer-Encoding: chunked" in ours
+    assert b"first part" in ours
+    assert not ours.endswith(b"0\r\n\r\n"), "a cut response must not carry the last chunk"
