@@ -124,7 +124,8 @@ def clear_wsgidev_caches() -> None:
     model.code_span.cache_clear()
 
 
-def time_pages(rounds: int, per_round: int, app_name: str) -> dict[str, tuple[float, int]]:
+def time_pages(rounds: int, per_round: int, app_name: str) -> dict[str, tuple[float, int, float]]:
+    """label -> (median ms, page bytes, median of the per-round ratios to Werkzeug)."""
     module = deep_module()
     target = getattr(module, app_name)
     apps = {"werkzeug": make("werkzeug", target), "wsgidev": make("wsgidev", target)}
@@ -133,8 +134,10 @@ def time_pages(rounds: int, per_round: int, app_name: str) -> dict[str, tuple[fl
     for name, app in apps.items():  # warm-up: imports, linecache, and wsgidev's highlight cache
         sizes[name] = len(call(app, environ()))
     sizes["wsgidev warm"] = sizes["wsgidev cold"] = sizes.pop("wsgidev")
-    for _ in range(rounds):
-        for label in ("werkzeug", "wsgidev warm", "wsgidev cold"):
+    labels = ["werkzeug", "wsgidev warm", "wsgidev cold"]
+    for round_index in range(rounds):
+        order = labels[round_index % 3 :] + labels[: round_index % 3]  # rotate who goes first
+        for label in order:
             app = apps["werkzeug" if label == "werkzeug" else "wsgidev"]
             times = []
             for _ in range(per_round):
@@ -146,8 +149,14 @@ def time_pages(rounds: int, per_round: int, app_name: str) -> dict[str, tuple[fl
                 call(app, env)
                 times.append(time.perf_counter() - start)
             samples[label].append(statistics.median(times))
+    base = samples["werkzeug"]
     return {
-        label: (statistics.median(values) * 1000, sizes[label]) for label, values in samples.items()
+        label: (
+            statistics.median(values) * 1000,
+            sizes[label],
+            statistics.median(v / w for v, w in zip(values, base, strict=True)),
+        )
+        for label, values in samples.items()
     }
 
 
@@ -257,13 +266,15 @@ def pages_table(args: argparse.Namespace) -> None:
     deep = time_pages(args.rounds, args.pages, "app")
     rec = time_pages(args.rounds, args.pages, "recursion_app")
     print(
-        f"| page ({DEPTH} frames)        | time ms | size KB | RecursionError time ms | size KB |"
+        f"| candidate | {DEPTH}-frame page ms | ratio | size KB "
+        "| RecursionError page ms | ratio | size KB |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for label in ("werkzeug", "wsgidev warm", "wsgidev cold"):
+        d, r = deep[label], rec[label]
         print(
-            f"| {label:<24} | {deep[label][0]:7.2f} | {deep[label][1] / 1000:7.1f} | "
-            f"{rec[label][0]:22.2f} | {rec[label][1] / 1000:7.1f} |"
+            f"| {label} | {d[0]:.2f} | {d[2]:.2f} | {d[1] / 1000:.1f} "
+            f"| {r[0]:.2f} | {r[2]:.3f} | {r[1] / 1000:.1f} |"
         )
 
 
