@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -73,3 +77,53 @@ def test_unhandled_error_shows_the_traceback_page(
     page = session.get(server.url + "/invoices/404", headers=BROWSER_HEADERS, timeout=10)
     html = assert_traceback_page(page, "KeyError", "find_invoice", "django_app.py")
     fetch_assets(session, page.url, html)
+
+
+def test_readme_django_quick_start(
+    tmp_path: Path, external_server: Callable[..., LiveServer]
+) -> None:
+    """startproject, the README's settings, collectstatic, then ``wsgidev run mysite.wsgi:application``."""
+    run = functools.partial(
+        subprocess.run, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
+    )
+    run([sys.executable, "-m", "django", "startproject", "mysite", "."])
+    settings = tmp_path / "mysite" / "settings.py"
+    settings.write_text(
+        settings.read_text()
+        + '\nDEBUG = True\nDEBUG_PROPAGATE_EXCEPTIONS = True\nSTATIC_ROOT = BASE_DIR / "staticfiles"\n'
+    )
+    urls = tmp_path / "mysite" / "urls.py"
+    urls.write_text(
+        urls.read_text()
+        + "\n\ndef broken(request):\n    return 1 / 0\n\n\nurlpatterns.append(path('broken/', broken))\n"
+    )
+    run([sys.executable, "manage.py", "collectstatic", "--noinput"])
+
+    server = external_server(
+        [
+            sys.executable,
+            "-m",
+            "wsgidev",
+            "run",
+            "mysite.wsgi:application",
+            "--debug",
+            "--static",
+            "/static=./staticfiles",
+            "--port",
+            "0",
+        ],
+        r" \* Running on (?P<url>http://127\.0\.0\.1:\d+)",
+        cwd=tmp_path,
+    )
+    with requests.Session() as session:
+        login = session.get(server.url + "/admin/login/", timeout=10)
+        assert login.status_code == 200
+        assert "Django administration" in login.text
+        stylesheets = re.findall(r'href="(/static/[^"]+\.css)"', login.text)
+        assert stylesheets, "the admin page links no stylesheet under /static/"
+        for stylesheet in stylesheets:
+            css = session.get(server.url + stylesheet, timeout=10)
+            assert css.status_code == 200, stylesheet
+            assert css.headers["Content-Type"].startswith("text/css")
+        page = session.get(server.url + "/broken/", headers=BROWSER_HEADERS, timeout=10)
+        fetch_assets(session, page.url, assert_traceback_page(page, "ZeroDivisionError", "broken"))
