@@ -4,12 +4,15 @@
     python bench/bench_reloader.py --rounds 7 --saves 5 --idle 10
 
 One temporary project serves every candidate: an app importing 1,000 modules of a package, a
-``views.py`` it answers from, and a ``node_modules/`` that brings the tree to 20,000 files. Each
+``views.py`` it answers from, and a ``node_modules/`` that brings the tree to 20,000 files;
+wsgidev is copied to a ``site-packages`` beside it, as an installed wheel would be. Each
 round starts every candidate in turn (A B C D E, then again), with the server pinned to CPU 0 and
 this script to CPU 1 (``taskset``), and measures:
 
-- reload latency: from saving ``views.py`` (at a random moment, so the stat poll's phase is
-  random too) to the first response carrying the new text, over a fresh connection each try;
+- reload latency: from a save (at a random moment, so the stat poll's phase is random too) to
+  the first response from the new code, over a fresh connection each try. Twice: for
+  ``views.py``, saved a moment before (the file being edited; wsgidev's stat watcher polls such
+  files more often), and for a module of the package untouched for a day (a new child pid);
 - idle CPU: the CPU time the supervisor and its child used over ``--idle`` seconds without any
   change or request, as a percentage of one core.
 
@@ -33,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +59,7 @@ import views
 from pkg import *  # noqa: F401,F403  (1,000 modules, as a big app has)
 
 def app(environ, start_response):
-    body = views.TEXT.encode()
+    body = f"{views.TEXT} {os.getpid()}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -83,12 +87,23 @@ def make_project(root: Path) -> None:
         "".join(f"from . import {name}\n" for name in names) + f"__all__ = {names!r}\n"
     )
     remaining = TREE_FILES - MODULES - 3
+    long_ago = time.time() - 86400  # a project's files are mostly old; views.py is saved anew
     per_dir = 100
     for d in range(remaining // per_dir + 1):
         directory = root / "node_modules" / f"dep{d // 10}" / f"lib{d % 10}"
         directory.mkdir(parents=True, exist_ok=True)
         for f in range(min(per_dir, remaining - d * per_dir)):
             (directory / f"file{f}.js").write_text("module.exports = 1;\n")
+    for path in [*pkg.iterdir(), root / "app.py"]:
+        os.utime(path, (long_ago, long_ago))
+
+
+def install_wsgidev(site: Path) -> None:
+    """A copy of wsgidev laid out as a wheel installs it, so its own files are not watched."""
+    target = site / "wsgidev"
+    shutil.copytree(ROOT / "wsgidev", target, ignore=shutil.ignore_patterns("__pycache__"))
+    for assets in ("templates", "static"):
+        shutil.copytree(ROOT / assets, target / assets)
 
 
 def free_port() -> int:
@@ -97,11 +112,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def get(port: int) -> str | None:
+def get(port: int) -> tuple[str, str] | None:
+    """(text, pid) of one answer, on a fresh connection."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=GIVE_UP_SECONDS)
     try:
         conn.request("GET", "/")
-        return conn.getresponse().read().decode()
+        text, _, pid = conn.getresponse().read().decode().partition(" ")
+        return text, pid
     except OSError:
         return None
     finally:
@@ -130,9 +147,9 @@ def children_of(pid: int) -> list[int]:
 
 
 class Server:
-    def __init__(self, candidate: str, project: Path) -> None:
+    def __init__(self, candidate: str, project: Path, site: Path) -> None:
         self.port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(site)}
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # as most developers run: .pyc files reused
         env.pop("WSGIDEV_RELOADER_TYPE", None)
         self.log = open(project / f"{candidate}.log", "ab")  # noqa: SIM115  (closed in stop)
@@ -148,7 +165,7 @@ class Server:
 
     def wait_ready(self, text: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        while get(self.port) != text:
+        while (get(self.port) or ("", ""))[0] != text:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError(f"server on {self.port} never answered {text!r}")
             time.sleep(0.05)
@@ -167,40 +184,62 @@ class Server:
         self.log.close()
 
 
-def measure_reload(server: Server, project: Path, text: str) -> float | None:
-    """Seconds from saving views.py to the first response with ``text``; None if it never comes."""
-    (project / "views.py").write_text(f"TEXT = {text!r}\n")
+def measure_reload(server: Server, path: Path, text: str, new_code: str) -> float | None:
+    """Seconds from saving ``path`` to the first answer from new code; None if none comes.
+
+    New code is seen in the text (views.py) or, for any other module, in a new child pid.
+    """
+    before = get(server.port)
+    path.write_text(new_code)
     start = time.monotonic()
     while time.monotonic() - start < GIVE_UP_SECONDS:
-        if get(server.port) == text:
+        answer = get(server.port)
+        fresh = answer is not None and before is not None and answer[0] == text
+        if fresh and answer is not None and before is not None and (text, answer[1]) != before:
             return time.monotonic() - start
         time.sleep(0.005)
     return None
 
 
-def run_round(
-    candidate: str, project: Path, saves: int, idle: float, counter: list[int]
-) -> tuple[list[float | None], float]:
+@dataclass
+class Sample:
+    hot: list[float | None]
+    cold: list[float | None]
+    idle_cpu: float
+
+
+def run_round(candidate: str, root: Path, saves: int, idle: float, counter: list[int]) -> Sample:
+    project, site = root / "project", root / "site-packages"
     counter[0] += 1
     text = f"v{counter[0]}"
     (project / "views.py").write_text(f"TEXT = {text!r}\n")
-    server = Server(candidate, project)
+    server = Server(candidate, project, site)
+    sample = Sample([], [], 0.0)
     try:
         server.wait_ready(text)
         time.sleep(2.0)  # let the watcher finish its start before measuring
         pids = server.pids()
         before = cpu_seconds(pids)
         time.sleep(idle)
-        idle_cpu = (cpu_seconds(pids) - before) / idle * 100
-        latencies: list[float | None] = []
-        for _ in range(saves):
-            time.sleep(random.uniform(0.3, 1.3))
-            counter[0] += 1
-            latency = measure_reload(server, project, f"v{counter[0]}")
-            latencies.append(latency)
-            if latency is None:
-                break  # it does not reload: later saves would not either
-        return latencies, idle_cpu
+        sample.idle_cpu = (cpu_seconds(pids) - before) / idle * 100
+        for kind in ("hot", "cold"):
+            for _ in range(saves):
+                time.sleep(random.uniform(0.3, 1.3))
+                counter[0] += 1
+                if kind == "hot":  # views.py, saved a moment ago: the file being edited
+                    path, code = project / "views.py", f"TEXT = 'v{counter[0]}'\n"
+                else:  # a module untouched for a day
+                    path = project / "pkg" / f"mod{counter[0] % MODULES:04d}.py"
+                    code = f"NAME = {counter[0]}\n"
+                latency = measure_reload(
+                    server, path, text if kind == "cold" else f"v{counter[0]}", code
+                )
+                if kind == "hot" and latency is not None:
+                    text = f"v{counter[0]}"
+                getattr(sample, kind).append(latency)
+                if latency is None:
+                    break  # it does not reload: later saves would not either
+        return sample
     finally:
         server.stop()
 
@@ -215,33 +254,43 @@ def main() -> None:
     if shutil.which("taskset") is None:
         sys.exit("needs taskset (util-linux)")
     os.sched_setaffinity(0, {CLIENT_CPU})
-    results: dict[str, tuple[list[float], list[float], int]] = {c: ([], [], 0) for c in args.only}
+    samples: dict[str, list[Sample]] = {c: [] for c in args.only}
     counter = [0]
     with tempfile.TemporaryDirectory(prefix="wsgidev-bench-reloader-") as tmp:
-        project = Path(tmp)
-        make_project(project)
+        root = Path(tmp)
+        (root / "project").mkdir()
+        make_project(root / "project")
+        install_wsgidev(root / "site-packages")
         for round_no in range(args.rounds):
             for candidate in args.only:
-                latencies, idle_cpu = run_round(candidate, project, args.saves, args.idle, counter)
-                done, cpus, missed = results[candidate]
-                done.extend(x for x in latencies if x is not None)
-                cpus.append(idle_cpu)
-                results[candidate] = (done, cpus, missed + latencies.count(None))
-                shown = ", ".join("never" if x is None else f"{x * 1000:.0f}" for x in latencies)
+                sample = run_round(candidate, root, args.saves, args.idle, counter)
+                samples[candidate].append(sample)
                 print(
-                    f"round {round_no + 1} {candidate:20} reload ms [{shown}]  "
-                    f"idle CPU {idle_cpu:.2f}%",
+                    f"round {round_no + 1} {candidate:20} hot ms [{_ms(sample.hot)}] "
+                    f"cold ms [{_ms(sample.cold)}] idle CPU {sample.idle_cpu:.2f}%",
                     file=sys.stderr,
                 )
     print()
-    print("| candidate | median reload (ms) | reloads seen | median idle CPU (% of a core) |")
+    print(
+        "| candidate | reload, file saved recently (ms) | reload, file untouched for a day (ms) "
+        "| idle CPU (% of a core) |"
+    )
     print("|---|---:|---:|---:|")
-    for candidate, (done, cpus, missed) in results.items():
-        median = f"{statistics.median(done) * 1000:.0f}" if done else "never"
-        print(
-            f"| {candidate} | {median} | {len(done)}/{len(done) + missed} | "
-            f"{statistics.median(cpus):.2f} |"
-        )
+    for candidate, runs in samples.items():
+        hot = [x for run in runs for x in run.hot]
+        cold = [x for run in runs for x in run.cold]
+        cpu = statistics.median(run.idle_cpu for run in runs)
+        print(f"| {candidate} | {_median(hot)} | {_median(cold)} | {cpu:.2f} |")
+
+
+def _ms(values: list[float | None]) -> str:
+    return ", ".join("never" if x is None else f"{x * 1000:.0f}" for x in values)
+
+
+def _median(values: list[float | None]) -> str:
+    seen = [x for x in values if x is not None]
+    median = f"{statistics.median(seen) * 1000:.0f}" if seen else "never"
+    return f"{median} ({len(seen)}/{len(values)} seen)"
 
 
 if __name__ == "__main__":

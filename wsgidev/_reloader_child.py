@@ -39,6 +39,7 @@ from ._types import StartResponse, WSGIApplication, WSGIEnvironment
 from ._watch import WatchScope, is_library_path, make_watcher, resolve_watcher_name
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCH_START_DELAY = 0.2
 # Set once run_simple serves: an exception escaping after that is a crash, not a startup error.
 _serving = threading.Event()
 # When this process began to import the program: a module saved after that (a save during the
@@ -56,8 +57,11 @@ def main() -> None:
     if sys.path and sys.path[0] == "":  # what -c put first; the program expects its own
         sys.path[0] = target.path0
     standby = os.environ.pop(STANDBY_ENV, None)
-    if standby is not None and not _wait_for_turn(int(standby), options):
-        return
+    try:
+        if standby is not None and not _wait_for_turn(int(standby), options):
+            return
+    except KeyboardInterrupt:
+        return  # the spare is let go (Ctrl+C, the supervisor stopping): nothing to say
     _started_at[0] = time.time()
     try:
         if target.kind == "module":
@@ -147,6 +151,10 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
             threading.Thread(target=server.shutdown, name="wsgidev-restart", daemon=True).start()
 
     def watch() -> None:
+        # Requests queued during the restart go first: the watch starts a moment later, and
+        # _saved_since_start catches what was saved meanwhile.
+        if stop.wait(WATCH_START_DELAY):
+            return
         scope = WatchScope(options.watch_options())
         watcher = make_watcher(resolve_watcher_name(options.reloader_type), scope)
         try:
