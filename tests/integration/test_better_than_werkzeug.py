@@ -6,6 +6,7 @@ Werkzeug does and what wsgidev does instead, so the README's claims stay true.
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 import time
@@ -13,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.conftest import LiveServer
+from tests.integration._pages import BROWSER_HEADERS, body_attributes
 
 pytestmark = pytest.mark.live
 
@@ -136,3 +139,67 @@ def test_an_error_after_the_first_byte_leaves_the_response_visibly_cut(start: St
     assert b"Transfer-Encoding: chunked" in ours
     assert b"first part" in ours
     assert not ours.endswith(b"0\r\n\r\n"), "a cut response must not carry the last chunk"
+
+
+CONSOLE_PROGRAM = """
+from werkzeug.debug import DebuggedApplication
+from werkzeug.serving import run_simple
+
+
+def app(environ, start_response):
+    raise LookupError("nothing here")
+
+
+run_simple("::1", 0, DebuggedApplication(app, evalex=True), threaded=True)
+"""
+PIN = "246-801-357"
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+def test_the_console_trusts_the_ipv6_loopback(
+    tmp_path: Path, external_server: Callable[..., LiveServer]
+) -> None:
+    def start_console(package: str) -> LiveServer:
+        program = tmp_path / f"console_{package}.py"
+        program.write_text(CONSOLE_PROGRAM.replace("werkzeug", package))
+        env = {"WERKZEUG_DEBUG_PIN": PIN, "WSGIDEV_DEBUG_PIN": PIN}
+        return external_server(
+            [sys.executable, str(program)], r" \* Running on (?P<url>http://\[::1\]:\d+)", env
+        )
+
+    # Werkzeug: the page's inline script holds the secret; its PIN check is a GET.
+    werkzeug = start_console("werkzeug")
+    with requests.Session() as session:
+        page = session.get(werkzeug.url + "/", headers=BROWSER_HEADERS, timeout=10)
+        secret = re.search(r'SECRET = "(\w+)"', page.text)
+        assert secret, page.text[:1000]
+        answer = session.get(
+            werkzeug.url + "/",
+            params={"__debugger__": "yes", "cmd": "pinauth", "pin": PIN, "s": secret[1]},
+            timeout=10,
+        )
+        assert answer.status_code == 400, (
+            "Werkzeug refuses its own IPv6 loopback as an untrusted host"
+        )
+
+    ours = start_console("wsgidev")
+    with requests.Session() as session:
+        page = session.get(ours.url + "/", headers=BROWSER_HEADERS, timeout=10)
+        secret_attr = body_attributes(page.text).get("data-secret") or ""
+        answer = session.post(
+            ours.url + "/?__debugger__=yes",
+            data={"cmd": "pinauth", "pin": PIN, "s": secret_attr},
+            headers={"Origin": ours.url},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["auth"] is True
