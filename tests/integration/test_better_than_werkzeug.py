@@ -203,3 +203,94 @@ def test_the_console_trusts_the_ipv6_loopback(
         )
         assert answer.status_code == 200, answer.text
         assert answer.json()["auth"] is True
+
+
+DEBUGGER_PROGRAM = """
+from werkzeug.serving import run_simple
+
+
+def app(environ, start_response):
+    order_id = 42
+    raise LookupError(f"order {order_id} is gone")
+
+
+run_simple("127.0.0.1", 0, app, use_debugger=True, threaded=True)
+"""
+
+
+def start_debugger(
+    package: str, tmp_path: Path, external_server: Callable[..., LiveServer]
+) -> LiveServer:
+    program = tmp_path / f"debugger_{package}.py"
+    program.write_text(DEBUGGER_PROGRAM.replace("werkzeug", package))
+    env = {"WERKZEUG_DEBUG_PIN": PIN, "WSGIDEV_DEBUG_PIN": PIN}
+    return external_server(
+        [sys.executable, str(program)], r" \* Running on (?P<url>http://127\.0\.0\.1:\d+)", env
+    )
+
+
+def test_the_pin_is_printed_without_the_reloader(
+    tmp_path: Path, external_server: Callable[..., LiveServer]
+) -> None:
+    werkzeug = start_debugger("werkzeug", tmp_path, external_server)
+    ours = start_debugger("wsgidev", tmp_path, external_server)
+    ours.wait_for(rf" \* Debugger PIN: {PIN}", timeout=10)
+    # Both banners are complete by now; Werkzeug prints its PIN only in a reloader's child.
+    requests.get(werkzeug.url + "/", timeout=10)
+    assert "Debugger PIN" not in werkzeug.log
+
+
+def test_console_code_never_travels_in_the_url(
+    tmp_path: Path, external_server: Callable[..., LiveServer]
+) -> None:
+    probe = tmp_path / "ran"
+    code = f"open({str(probe)!r}, 'w').close()"
+
+    werkzeug = start_debugger("werkzeug", tmp_path, external_server)
+    with requests.Session() as session:
+        page = session.get(werkzeug.url + "/", headers=BROWSER_HEADERS, timeout=10)
+        secret = re.search(r'SECRET = "(\w+)"', page.text)
+        frame = re.findall(r'id="frame-(\d+)"', page.text)
+        assert secret and frame, page.text[:1000]
+        debugger = {"__debugger__": "yes", "s": secret[1]}
+        session.get(
+            werkzeug.url + "/", params={**debugger, "cmd": "pinauth", "pin": PIN}, timeout=10
+        )
+        ran = session.get(
+            werkzeug.url + "/", params={**debugger, "cmd": code, "frm": frame[-1]}, timeout=10
+        )
+    assert ran.status_code == 200
+    assert probe.exists(), "Werkzeug runs code sent in the query string"
+    assert code.split("(")[0] in werkzeug.log, "and its access log keeps that code"
+    probe.unlink()
+
+    ours = start_debugger("wsgidev", tmp_path, external_server)
+    with requests.Session() as session:
+        page = session.get(ours.url + "/", headers=BROWSER_HEADERS, timeout=10)
+        secret_attr = body_attributes(page.text).get("data-secret") or ""
+        frame_id = re.findall(r'data-frame-id="(\d+)"', page.text)[-1]
+        origin = {"Origin": ours.url}
+        auth = session.post(
+            ours.url + "/?__debugger__=yes",
+            data={"cmd": "pinauth", "pin": PIN, "s": secret_attr},
+            headers=origin,
+            timeout=10,
+        )
+        assert auth.json()["auth"] is True
+        by_get = session.get(
+            ours.url + "/",
+            params={"__debugger__": "yes", "cmd": code, "frm": frame_id, "s": secret_attr},
+            headers=origin,
+            timeout=10,
+        )
+        assert by_get.status_code == 405
+        assert not probe.exists(), "code sent in a URL must not run"
+        by_post = session.post(
+            ours.url + "/?__debugger__=yes",
+            data={"cmd": code, "frm": frame_id, "s": secret_attr},
+            headers=origin,
+            timeout=10,
+        )
+        assert by_post.status_code == 200, by_post.text
+    assert probe.exists()
+    assert "open(" not in ours.log, "the server's log never shows console code"
