@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -212,3 +213,20 @@ def test_console_under_several_processes_says_why_it_is_unavailable(
     assert (other_worker.status_code, other_worker.json()["reason"]) == (409, "multiprocess"), (
         other_worker.text
     )
+
+
+def test_static_responses_carry_one_date_header(server: LiveServer) -> None:
+    # The server adds Date; a middleware that adds its own makes two (Werkzeug's does).
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(
+            b"HEAD /static/hello.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    lines = head.split(b"\r\n\r\n")[0].lower().split(b"\r\n")
+    assert lines[0].startswith(b"http/1.1 200"), head
+    assert sum(line.startswith(b"date:") for line in lines) == 1, head
