@@ -1,0 +1,420 @@
+"""The I/O loop: one thread owns every connection between requests.
+
+It accepts, does TLS handshakes, reads request heads without blocking, parks idle keep-alive
+connections, applies every timeout and answers malformed heads itself; a complete request goes
+to the runner (_server_runners) and comes back through ``finish_connection``. Binding and the
+server's lifecycle are _server's."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from socket import socket as Socket
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from ._handler import WSGIRequestHandler, log_rejected
+from ._http import ClientDisconnected, HTTPError, RequestHead, read_head
+from ._http_io import send_all
+from ._http_response import error_response
+from ._log import logger
+from ._server_poll import EpollPoller, SelectorPoller
+from ._server_runners import Outcome, Runner
+
+if TYPE_CHECKING:
+    from ._server import BaseWSGIServer
+    from ._types import WSGIApplication
+
+State = Literal["handshake", "read", "busy", "linger"]
+RECV_SIZE = 64 * 1024
+_TLS_RECORD_HANDSHAKE = 0x16
+
+
+class Connection:
+    """One client connection; owned by the loop except while a runner serves a request on it."""
+
+    __slots__ = (
+        "address",
+        "buffer",
+        "deadline",
+        "fd",
+        "remote_addr",
+        "remote_port",
+        "reusable",
+        "scan",
+        "sock",
+        "state",
+        "tls",
+        "watching",
+    )
+
+    def __init__(self, sock: Socket, address: Any, deadline: float) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.address = address
+        if isinstance(address, tuple):
+            self.remote_addr: str = address[0]
+            self.remote_port: int = address[1]
+        else:  # a Unix socket peer has no address
+            self.remote_addr = "<local>"
+            self.remote_port = 0
+        self.buffer = bytearray()
+        self.scan = 0
+        self.deadline = deadline
+        self.state: State = "read"
+        self.tls = False
+        self.reusable = True
+        self.watching = 0  # what the poller watches for: 0 nothing, 1 readable, 2 writable
+
+
+class ConnectionLoop:
+    """The loop half of a server; BaseWSGIServer supplies the socket, runner and timeouts."""
+
+    app: WSGIApplication
+    socket: Socket
+    ssl_context: ssl.SSLContext | None
+    handler_class: type[WSGIRequestHandler]
+    passthrough_errors: bool
+    draining: bool
+    in_child: bool
+    keep_alive_timeout: float
+    request_head_timeout: float
+    tls_handshake_timeout: float
+    body_timeout: float
+    send_timeout: float
+    linger_timeout: float
+    drain_timeout: float
+    _poller: EpollPoller | SelectorPoller
+    _runner: Runner
+    _conns: dict[int, Connection]
+    _callbacks: dict[int, Callable[[int], None]]
+    _wake_r: Socket
+    _level_triggered: bool
+    _stop_requested: bool
+    _interrupted: bool
+    _accepting: bool
+    _next_sweep: float
+    _loop_running: bool
+    _closed: bool
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _serve_loop(self) -> None:
+        self._loop_thread = threading.current_thread()
+        poller = self._poller
+        listen_fd = self.socket.fileno()
+        wake_fd = self._wake_r.fileno()
+        conns = self._conns
+        callbacks = self._callbacks
+        poller.add_fixed(listen_fd)
+        self._accepting = True
+        try:
+            while not self._stop_requested and not self._interrupted:
+                timeout = None
+                if conns:
+                    timeout = self._next_sweep - time.monotonic()
+                for fd in poller.wait(timeout):
+                    conn = conns.get(fd)
+                    if conn is not None:
+                        self._on_ready(conn)
+                    elif fd == listen_fd:
+                        if self._accepting:
+                            self._accept()
+                    elif fd == wake_fd:
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(4096)
+                    else:
+                        callback = callbacks.get(fd)
+                        if callback is not None:
+                            callback(fd)
+                if conns and time.monotonic() >= self._next_sweep:
+                    self._sweep()
+        finally:
+            self._stop_accepting()
+
+    def _accept(self) -> None:
+        listener = self.socket
+        now = time.monotonic()
+        for _ in range(64):
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    logger.warning(" * Cannot accept a connection: %s", exc.strerror)
+                    time.sleep(0.05)  # out of descriptors: avoid a busy loop until some close
+                return
+            self._open(sock, address, now)
+
+    def _open(self, sock: Socket, address: Any, now: float) -> None:
+        sock.setblocking(False)
+        if sock.family != socket.AF_UNIX:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self._conns:
+            self._next_sweep = now + self._sweep_interval()
+        if self.ssl_context is not None:
+            try:
+                sock = self.ssl_context.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+            except (OSError, ValueError):
+                sock.close()
+                return
+            conn = Connection(sock, address, now + self.tls_handshake_timeout)
+            conn.tls = True
+            conn.state = "handshake"
+            self._conns[conn.fd] = conn
+            self._handshake(conn)
+            return
+        conn = Connection(sock, address, now + self.keep_alive_timeout)
+        self._conns[conn.fd] = conn
+        self._read(conn)
+
+    def _on_ready(self, conn: Connection) -> None:
+        state = conn.state
+        if state == "read":
+            self._read(conn)
+        elif state == "handshake":
+            self._handshake(conn)
+        elif state == "linger":
+            self._linger_read(conn)
+
+    def _handshake(self, conn: Connection) -> None:
+        sock = conn.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._watch(conn)
+            return
+        except ssl.SSLWantWriteError:
+            self._watch(conn, write=True)
+            return
+        except ssl.SSLError as exc:
+            if exc.reason == "HTTP_REQUEST":
+                logger.info(
+                    "%s sent plain HTTP to this HTTPS server; use an https:// URL",
+                    conn.remote_addr,
+                )
+            else:
+                logger.info("%s: TLS handshake failed (%s)", conn.remote_addr, exc.reason or exc)
+            self.close_connection(conn)
+            return
+        except OSError:
+            self.close_connection(conn)
+            return
+        conn.state = "read"
+        conn.deadline = time.monotonic() + self.keep_alive_timeout
+        self._read(conn)
+
+    def _read(self, conn: Connection) -> None:
+        sock = conn.sock
+        try:
+            data = sock.recv(RECV_SIZE)
+            if conn.tls:
+                # TLS may hold decrypted bytes the kernel no longer reports as readable.
+                while (pending := sock.pending()) and len(data) < RECV_SIZE * 2:  # type: ignore[attr-defined]  # SSLSocket
+                    data += sock.recv(pending)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            self._watch(conn)
+            return
+        except ssl.SSLWantWriteError:
+            self._watch(conn, write=True)
+            return
+        except OSError:
+            self.close_connection(conn)
+            return
+        if not data:
+            self.close_connection(conn)
+            return
+        buffer = conn.buffer
+        if not buffer:
+            if data[0] == _TLS_RECORD_HANDSHAKE and not conn.tls and len(data) > 2 and data[1] == 3:
+                self._reject_tls_on_plain(conn)
+                return
+            conn.deadline = time.monotonic() + self.request_head_timeout
+        buffer += data
+        try:
+            head = self.next_head(conn)
+        except HTTPError as error:
+            self._reject(conn, error)
+            return
+        if head is None:
+            self._watch(conn)
+            return
+        self.dispatch(conn, head)
+
+    def dispatch(self, conn: Connection, head: RequestHead) -> None:
+        conn.state = "busy"
+        self._runner.submit(conn, head)
+
+    def next_head(self, conn: Connection) -> RequestHead | None:
+        """Parse the next complete head buffered on ``conn``; None while it is incomplete."""
+        head, conn.scan = read_head(conn.buffer, conn.scan)
+        return head
+
+    def _reject(self, conn: Connection, error: HTTPError) -> None:
+        line = bytes(conn.buffer[: conn.buffer.find(b"\n")]).rstrip(b"\r")[:200]
+        log_rejected(conn.remote_addr, line.decode("latin-1"), error)
+        with contextlib.suppress(OSError):
+            conn.sock.send(error_response(error.status, error.reason, error.detail))
+        self._linger(conn)
+
+    def _reject_tls_on_plain(self, conn: Connection) -> None:
+        logger.info(
+            "%s tried to start a TLS (https://) connection to this plain HTTP server; "
+            "use an http:// URL or start the server with TLS",
+            conn.remote_addr,
+        )
+        error = HTTPError(400, "TLS handshake sent to a plain HTTP port")
+        with contextlib.suppress(OSError):
+            conn.sock.send(error_response(400, error.reason, error.detail))
+        self._linger(conn)
+
+    def _linger(self, conn: Connection) -> None:
+        """Stop writing, then drop what the client still sends until it closes (or a timeout).
+
+        Closing with unread input makes the kernel send a reset, and a reset can destroy our
+        response in the client's receive buffer before it is read.
+        """
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close_connection(conn)
+            return
+        conn.buffer.clear()
+        conn.deadline = time.monotonic() + self.linger_timeout
+        conn.state = "linger"
+        self._rearm(conn)
+
+    def _linger_read(self, conn: Connection) -> None:
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            self._watch(conn)
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._watch(conn)
+        else:
+            self.close_connection(conn)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for conn in list(self._conns.values()):
+            if conn.state == "busy" or conn.deadline > now:
+                continue
+            if conn.state == "read" and conn.buffer:
+                self._reject(conn, HTTPError(408, "the request head did not arrive in time"))
+            else:
+                if conn.state == "handshake":
+                    logger.info("%s: TLS handshake timed out", conn.remote_addr)
+                self.close_connection(conn)
+        self._next_sweep = now + self._sweep_interval()
+
+    def _sweep_interval(self) -> float:
+        shortest = min(
+            self.keep_alive_timeout,
+            self.request_head_timeout,
+            self.tls_handshake_timeout,
+            self.linger_timeout,
+        )
+        return max(0.02, min(0.5, shortest / 4))
+
+    # -- runner side ---------------------------------------------------------------------------
+
+    def serve_connection(self, conn: Connection, head: RequestHead) -> Outcome:
+        """Serve ``head`` and any pipelined requests after it (called by a runner)."""
+        if self.in_child and conn.tls:
+            # The child's TLS state diverges from the parent's copy: it cannot hand it back.
+            conn.reusable = False
+        while True:
+            # Only BaseWSGIServer is a ConnectionLoop; the handler sees the whole server.
+            handler = self.handler_class(cast("BaseWSGIServer", self), conn, head)
+            if not handler.handle():
+                return "close" if handler._client_gone else handler.closing_mode()
+            if self.draining:
+                return "linger"
+            if conn.tls:
+                self._pull_tls_pending(conn)
+            if not conn.buffer:
+                return "keep"
+            try:
+                next_head = self.next_head(conn)
+            except HTTPError as error:
+                log_rejected(conn.remote_addr, "", error)
+                with contextlib.suppress(ClientDisconnected):
+                    send_all(
+                        conn.sock, error_response(error.status, error.reason, error.detail), 1.0
+                    )
+                return "linger"
+            if next_head is None:
+                return "keep"
+            head = next_head
+
+    def _pull_tls_pending(self, conn: Connection) -> None:
+        sock = conn.sock
+        with contextlib.suppress(OSError):
+            while (pending := sock.pending()) and len(conn.buffer) < RECV_SIZE * 2:  # type: ignore[attr-defined]  # SSLSocket
+                conn.buffer += sock.recv(pending)
+
+    def finish_connection(self, conn: Connection, outcome: Outcome) -> None:
+        """Give ``conn`` back to the loop after a request (callable from any thread)."""
+        if self._closed or not self._loop_running or (self.draining and outcome == "keep"):
+            if outcome != "close":
+                with contextlib.suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_WR)
+            self.close_connection(conn)
+            return
+        if outcome == "keep":
+            now = time.monotonic()
+            conn.deadline = now + (
+                self.request_head_timeout if conn.buffer else self.keep_alive_timeout
+            )
+            conn.state = "read"
+            self._rearm(conn)
+        elif outcome == "linger":
+            self._linger(conn)
+        else:
+            self.close_connection(conn)
+
+    def _watch(self, conn: Connection, write: bool = False) -> None:
+        interest = 2 if write else 1
+        if conn.watching == interest and self._level_triggered:
+            return  # still registered for exactly this: no system call
+        conn.watching = interest
+        self._poller.watch(conn.fd, write, oneshot=not self._level_triggered)
+
+    def _rearm(self, conn: Connection) -> None:
+        try:
+            self._watch(conn)
+        except (OSError, ValueError):  # the poller closed under us: the server is stopping
+            self.close_connection(conn)
+
+    def close_connection(self, conn: Connection) -> None:
+        """Forget and close ``conn`` (callable from any thread)."""
+        if self._conns.pop(conn.fd, None) is not None and conn.watching and not self.in_child:
+            self._poller.forget(conn.fd)
+        with contextlib.suppress(OSError):
+            conn.sock.close()
+
+    def watch_fd(self, fd: int, callback: Callable[[int], None]) -> None:
+        """Call ``callback(fd)`` from the loop whenever ``fd`` is readable."""
+        self._callbacks[fd] = callback
+        self._poller.add_fixed(fd)
+
+    def unwatch_fd(self, fd: int) -> None:
+        self._callbacks.pop(fd, None)
+        self._poller.forget(fd)
+
+    def _stop_accepting(self) -> None:
+        if self._accepting:
+            self._accepting = False
+            self._poller.forget(self.socket.fileno())
