@@ -201,7 +201,7 @@ class WSGIRequestHandler:
     # -- response writing ----------------------------------------------------------------------
 
     def _send_iterable(self, app_iter: Iterable[bytes]) -> None:
-        if type(app_iter) is FileWrapper and self._send_file(app_iter):
+        if isinstance(app_iter, FileWrapper) and self._send_file(app_iter):
             return
         if type(app_iter) in (list, tuple) and not self._head_sent:
             blocks: Any = app_iter
