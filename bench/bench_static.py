@@ -314,12 +314,13 @@ def etag_of(url: str) -> str | None:
     return response.headers.get("ETag")
 
 
-def network(
-    root: str, rounds: int, duration: float, setups: list[tuple[str, str]]
-) -> dict[tuple[str, str], dict[str, float]]:
-    samples: dict[tuple[str, str], dict[str, list[float]]] = {
-        s: {"2 KiB": [], "304": [], "50 MiB": []} for s in setups
-    }
+Samples = dict[tuple[str, str], dict[str, list[float]]]
+METRICS = ("2 KiB", "304", "50 MiB")
+
+
+def network(root: str, rounds: int, duration: float, setups: list[tuple[str, str]]) -> Samples:
+    """Per setup and metric, one sample per round, in round order (so rounds can be paired)."""
+    samples: Samples = {s: {n: [] for n in METRICS} for s in setups}
     for _ in range(rounds):
         for kind, candidate in setups:
             proc, port = start_with_retry(kind, candidate, root)
@@ -335,28 +336,29 @@ def network(
             samples[(kind, candidate)]["2 KiB"].append(small)
             samples[(kind, candidate)]["304"].append(not_modified)
             samples[(kind, candidate)]["50 MiB"].append(big)
-    return {
-        s: {n: statistics.median(v) for n, v in by_name.items()} for s, by_name in samples.items()
-    }
+    return samples
 
 
-def print_network(medians: dict[tuple[str, str], dict[str, float]]) -> None:
-    print("\nOver the network, medians (higher is better)")
+def print_network(samples: Samples) -> None:
+    print("\nOver the network, medians over rounds (higher is better)")
     print(f"{'server / middleware':40}{'2 KiB req/s':>14}{'304 req/s':>14}{'50 MiB MB/s':>14}")
-    for (kind, candidate), values in medians.items():
-        print(
-            f"{kind + ' / ' + candidate:40}"
-            + "".join(f"{values[n]:14.0f}" for n in ("2 KiB", "304", "50 MiB"))
-        )
-    baseline = medians.get(("werkzeug", "werkzeug"))
-    ours = medians.get(("wsgidev", "wsgidev"))
-    if baseline and ours:
-        ratios = "".join(f"{ours[n] / baseline[n]:13.2f}x" for n in ("2 KiB", "304", "50 MiB"))
-        print(f"{'wsgidev/wsgidev vs werkzeug/werkzeug':40}{ratios}")
-    gw, gs = medians.get(("gunicorn", "werkzeug")), medians.get(("gunicorn", "wsgidev"))
-    if gw and gs:
-        ratios = "".join(f"{gs[n] / gw[n]:13.2f}x" for n in ("2 KiB", "304", "50 MiB"))
-        print(f"{'gunicorn: wsgidev vs werkzeug':40}{ratios}")
+    for (kind, candidate), values in samples.items():
+        medians = "".join(f"{statistics.median(values[n]):14.0f}" for n in METRICS)
+        print(f"{kind + ' / ' + candidate:40}{medians}")
+    print("Ratios: median of the ratios paired within each round (lowest-highest)")
+    pairs = [
+        ("wsgidev/wsgidev vs werkzeug/werkzeug", ("wsgidev", "wsgidev"), ("werkzeug", "werkzeug")),
+        ("gunicorn: wsgidev vs werkzeug", ("gunicorn", "wsgidev"), ("gunicorn", "werkzeug")),
+        ("gunicorn: wsgidev vs whitenoise", ("gunicorn", "wsgidev"), ("gunicorn", "whitenoise")),
+    ]
+    for label, ours, theirs in pairs:
+        if ours not in samples or theirs not in samples:
+            continue
+        cells = ""
+        for n in METRICS:
+            ratios = [a / b for a, b in zip(samples[ours][n], samples[theirs][n], strict=True)]
+            cells += f"{statistics.median(ratios):6.2f}x ({min(ratios):.1f}-{max(ratios):.1f})"
+        print(f"{label:40}{cells}")
 
 
 def main() -> None:
@@ -395,8 +397,9 @@ def main() -> None:
             if shutil.which("wrk") is None or shutil.which("taskset") is None:
                 sys.exit("the network part needs wrk and taskset (apt-get install wrk util-linux)")
             servers = args.servers.split(",")
-            setups = [("gunicorn", c) for c in CANDIDATES if "gunicorn" in servers]
-            setups += [(s, s) for s in ("wsgidev", "werkzeug") if s in servers]
+            # The two dev servers first and side by side, so their pairing is tightest.
+            setups = [(s, s) for s in ("wsgidev", "werkzeug") if s in servers]
+            setups += [("gunicorn", c) for c in CANDIDATES if "gunicorn" in servers]
             print_network(network(str(directory), args.rounds, args.duration, setups))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
