@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from flask import Flask, Response, jsonify, request, stream_with_context
 
@@ -55,6 +56,22 @@ def stream() -> Response:
             time.sleep(pause)
 
     return Response(stream_with_context(lines()), mimetype="text/plain")
+
+
+@app.get("/ticker")
+def ticker() -> Response:
+    """Ticks for up to ten seconds; writes ``closed`` to the file ``marker`` names when it stops."""
+    marker = Path(request.args["marker"])
+
+    def ticks() -> Iterator[str]:
+        try:
+            for number in range(200):
+                yield f"tick {number}\n"
+                time.sleep(0.05)
+        finally:
+            marker.write_text("closed")
+
+    return Response(stream_with_context(ticks()), mimetype="text/plain")
 
 
 def charge_order(order_id: int) -> None:

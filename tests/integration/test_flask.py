@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -208,3 +210,24 @@ def test_console_runs_code_in_the_failing_flask_view(
         timeout=10,
     )
     assert "/orders/42/charge" in path.json()["html"]
+
+
+def test_a_client_that_hangs_up_stops_the_stream(server: LiveServer, tmp_path: Path) -> None:
+    marker = tmp_path / "ticker-closed"
+    lines_before = len(server.lines)
+    started = time.monotonic()
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(f"GET /ticker?marker={marker} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        received = b""
+        while b"tick 0" not in received and time.monotonic() - started < 10:
+            received += sock.recv(4096)
+        assert b"tick 0" in received
+    # The next write fails; the server closes the app's iterable, which runs Flask's teardown.
+    deadline = time.monotonic() + 5
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the streamed response was not closed after the client left"
+    assert time.monotonic() - started < 6, "the stream ran to its end instead of stopping"
+    # One line about the disconnect, no traceback, and the server keeps serving.
+    assert requests.get(server.url + "/", timeout=10).status_code == 200
+    assert "Traceback" not in "".join(server.lines[lines_before:])
