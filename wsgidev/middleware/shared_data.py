@@ -15,10 +15,10 @@ from urllib.parse import quote
 
 from .._types import StartResponse, WSGIApplication, WSGIEnvironment
 from ._static_body import BLOCK_SIZE, FileBody, Multipart, MultipartBody, plan_multipart
+from ._static_exports import ExportSource, parse_exports
 from ._static_find import (
     NOT_OURS,
     REDIRECT,
-    ExportSource,
     FinderOptions,
     Found,
     StaticFile,
@@ -26,7 +26,6 @@ from ._static_find import (
     Variant,
     is_hashed_name,
     is_safe_index,
-    parse_exports,
     stat_key,
 )
 from ._static_http import choose_encoding, etag_matches, parse_http_date, parse_ranges
