@@ -486,3 +486,15 @@ def test_threaded_mode_runs_requests_in_parallel() -> None:
         assert len(threads) == 4
         for c in clients:
             c.close()
+
+
+def test_a_body_the_app_chunked_itself_passes_through_as_werkzeug_does() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Transfer-Encoding", "chunked")])
+        return iter([b"3\r\nabc\r\n", b"0\r\n\r\n"])
+
+    with running(app) as server, Client.connect(server) as client:
+        reply = client.get("/")
+        assert (reply.body, reply.complete) == (b"abc", True)
+        assert reply.all("Transfer-Encoding") == ["chunked"]
+        assert client.get("/").body == b"abc"  # the connection stays usable

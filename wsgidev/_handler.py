@@ -270,9 +270,48 @@ class WSGIRequestHandler:
         if code < 200 or code in _NO_BODY_STATUSES:
             self._no_body = True
         self._chunked = False  # a failed earlier attempt (then a 500 page) must not leak framing
+        parts, length, app_coding = self._head_lines(status)
+        body = self.body
+        body.response_started = True
+        if not body.complete and (body.awaiting_continue or not self._body_drainable()):
+            self.close_connection = True
+        if self.server.draining:
+            self.close_connection = True
+        if app_coding is not None:
+            # The app framed the body itself (PEP 3333 forbids it; Werkzeug passes it through,
+            # so apps written for it keep working): send its bytes as they are.
+            self._length = None
+            if "chunked" not in app_coding.lower():
+                self.close_connection = True
+        else:
+            self._frame(parts, length, first, final, file_body)
+        if self.close_connection:
+            parts.append("Connection: close\r\n")
+        elif self.request_version == "HTTP/1.0":
+            parts.append("Connection: keep-alive\r\n")
+        parts.append("\r\n")
+        head = encode_head(parts)
+        self._head_sent = True
+        if self._no_body or not first:
+            self._send(head)
+            return
+        size = len(first)
+        length = self._length
+        if length is not None and size > length:
+            self._overrun(length)
+            first, size = first[:length], length
+        if self._chunked:
+            self._send(b"".join((head, b"%x\r\n" % size, first, b"\r\n")))
+        else:
+            self._send(head + first)
+        self.bytes_sent = size
+
+    def _head_lines(self, status: str) -> tuple[list[str], int | None, str | None]:
+        """The status line and header lines, with the app's Content-Length and transfer coding."""
         parts = ["HTTP/1.1 ", status, "\r\n"]
         has_date = has_server = False
         length: int | None = None
+        app_coding: str | None = None
         for name, value in self._headers:
             check_header(name, value)
             lower = name.lower()
@@ -283,7 +322,7 @@ class WSGIRequestHandler:
                     self.close_connection = True
                 continue  # hop-by-hop: the server decides
             elif lower == "transfer-encoding":
-                continue  # the server frames the body itself
+                app_coding = value
             elif lower == "date":
                 has_date = True
             elif lower == "server":
@@ -293,14 +332,12 @@ class WSGIRequestHandler:
             parts += ("Server: ", self.version_string(), "\r\n")
         if not has_date:
             parts.append(http_date_header())
+        return parts, length, app_coding
 
-        body = self.body
-        body.response_started = True
-        if not body.complete and (body.awaiting_continue or not self._body_drainable()):
-            self.close_connection = True
-        if self.server.draining:
-            self.close_connection = True
-
+    def _frame(
+        self, parts: list[str], length: int | None, first: Any, final: bool, file_body: bool
+    ) -> None:
+        """Choose Content-Length, chunked or close-delimited, and add the header it needs."""
         if length is None and not self._no_body:
             if self._implicit_length is not None:
                 length = self._implicit_length
@@ -318,25 +355,6 @@ class WSGIRequestHandler:
                 parts.append("Transfer-Encoding: chunked\r\n")
             else:
                 self.close_connection = True  # HTTP/1.0: the end of the body is the close
-        if self.close_connection:
-            parts.append("Connection: close\r\n")
-        elif self.request_version == "HTTP/1.0":
-            parts.append("Connection: keep-alive\r\n")
-        parts.append("\r\n")
-        head = encode_head(parts)
-        self._head_sent = True
-        if self._no_body or not first:
-            self._send(head)
-            return
-        size = len(first)
-        if length is not None and size > length:
-            self._overrun(length)
-            first, size = first[:length], length
-        if self._chunked:
-            self._send(b"".join((head, b"%x\r\n" % size, first, b"\r\n")))
-        else:
-            self._send(head + first)
-        self.bytes_sent = size
 
     def closing_mode(self) -> Literal["close", "linger"]:
         """How to end the connection after a request that did not keep it.
