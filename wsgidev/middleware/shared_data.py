@@ -148,6 +148,7 @@ class SharedDataMiddleware:
         start_response: StartResponse,
         retry: bool = True,
     ) -> Iterable[bytes]:
+        """Answer for a found file: 405, the encoding, preconditions, ranges, then the body."""
         method = environ.get("REQUEST_METHOD", "GET")
         if method != "GET" and method != "HEAD":
             return _plain(start_response, "405 Method Not Allowed", file, [_ALLOW])
