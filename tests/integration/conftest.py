@@ -27,9 +27,6 @@ class StaticTree:
     text: bytes
     blob: bytes
 
-    def sha256(self, name: str) -> str:
-        return hashlib.sha256((self.root / name).read_bytes()).hexdigest()
-
 
 def make_static_tree(root: Path) -> StaticTree:
     """Write a small site: a UTF-8 text file, a 300 KiB binary file and a stylesheet in a subfolder."""
@@ -85,7 +82,8 @@ def start_process(
     timeout: float = 30.0,
     cwd: Path = ROOT,
 ) -> LiveServer:
-    """Run ``command`` from the checkout and wait for a line whose group ``url`` says where it listens."""
+    """Run ``command`` in ``cwd`` (the checkout unless told) and wait for a line whose group ``url``
+    says where it listens."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
     full_env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT), full_env.get("PYTHONPATH", "")])
