@@ -132,23 +132,8 @@ def parse_head(raw: bytes | bytearray) -> RequestHead:
     fields = _parse_fields(lines)
     environ, lengths, codings, connection, host_count, expect = _collect(fields)
 
-    content_length: int | None = None
-    chunked = False
-    if codings is not None:
-        # RFC 9112 6.1-6.3: Transfer-Encoding wins over Content-Length only in theory; a request
-        # with both is how smuggling starts, so refuse it.
-        if lengths:
-            raise HTTPError(400, "both Content-Length and Transfer-Encoding")
-        if not http11:
-            raise HTTPError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        unknown = [c for c in codings if c not in _KNOWN_CODINGS]
-        if unknown:
-            raise HTTPError(501, f"unsupported transfer coding {unknown[0]!r}")
-        if codings != ["chunked"]:
-            raise HTTPError(400, "chunked must be the only, final transfer coding")
-        chunked = True
-    elif lengths:
-        content_length = _parse_content_length(lengths)
+    content_length, chunked = _body_framing(lengths, codings, http11)
+    if content_length is not None:
         environ["CONTENT_LENGTH"] = str(content_length)
 
     path, query, authority = _split_target(target)
@@ -182,6 +167,26 @@ def parse_head(raw: bytes | bytearray) -> RequestHead:
         keep_alive=keep_alive,
         expect_continue=expect_continue,
     )
+
+
+def _body_framing(
+    lengths: list[str], codings: list[str] | None, http11: bool
+) -> tuple[int | None, bool]:
+    """``(content_length, chunked)`` of the request body (RFC 9112 6.1-6.3)."""
+    if codings is None:
+        return (_parse_content_length(lengths) if lengths else None), False
+    # In theory Transfer-Encoding overrides Content-Length; a request with both is how
+    # smuggling starts, so refuse it.
+    if lengths:
+        raise HTTPError(400, "both Content-Length and Transfer-Encoding")
+    if not http11:
+        raise HTTPError(400, "Transfer-Encoding in an HTTP/1.0 request")
+    unknown = [c for c in codings if c not in _KNOWN_CODINGS]
+    if unknown:
+        raise HTTPError(501, f"unsupported transfer coding {unknown[0]!r}")
+    if codings != ["chunked"]:
+        raise HTTPError(400, "chunked must be the only, final transfer coding")
+    return None, True
 
 
 def _parse_request_line(line: str) -> tuple[str, str, str]:

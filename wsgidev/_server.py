@@ -86,24 +86,7 @@ class BaseWSGIServer(ConnectionLoop):
         self.draining = False
         self.log_colour = wants_colour()
         self._owns_path: str | None = None
-        if fd is not None:
-            self.socket = socket.socket(fileno=fd)
-            self.socket.setblocking(False)
-        else:
-            self.socket = bind_socket(host, port)
-            if host.startswith("unix://"):
-                self._owns_path = host[len("unix://") :]
-        self.server_address: Any = self.socket.getsockname()
-        self.address_family = self.socket.family
-        if isinstance(self.server_address, tuple):
-            self.host: str = host if fd is None else self.server_address[0]
-            if self.host.startswith("[") and self.host.endswith("]"):
-                self.host = self.host[1:-1]
-            self.port: int = self.server_address[1]
-        else:
-            path = self.server_address if isinstance(self.server_address, str) else ""
-            self.host = host if fd is None else f"unix://{path}"
-            self.port = 0
+        self._open_socket(host, port, fd)
         self.base_environ = self._make_base_environ()
         self._conns: dict[int, Connection] = {}
         self._callbacks: dict[int, Callable[[int], None]] = {}
@@ -128,6 +111,27 @@ class BaseWSGIServer(ConnectionLoop):
         self._accepting = False
         self._next_sweep = 0.0
         self._inline_timer: threading.Timer | None = None
+
+    def _open_socket(self, host: str, port: int, fd: int | None) -> None:
+        """Bind (or adopt the inherited ``fd``) and set ``socket``, ``host`` and ``port``."""
+        if fd is not None:
+            self.socket = socket.socket(fileno=fd)
+            self.socket.setblocking(False)
+        else:
+            self.socket = bind_socket(host, port)
+            if host.startswith("unix://"):
+                self._owns_path = host[len("unix://") :]
+        self.server_address: Any = self.socket.getsockname()
+        self.address_family = self.socket.family
+        if isinstance(self.server_address, tuple):
+            self.host: str = host if fd is None else self.server_address[0]
+            if self.host.startswith("[") and self.host.endswith("]"):
+                self.host = self.host[1:-1]
+            self.port: int = self.server_address[1]
+        else:
+            path = self.server_address if isinstance(self.server_address, str) else ""
+            self.host = host if fd is None else f"unix://{path}"
+            self.port = 0
 
     def _make_runner(self) -> Runner:
         return InlineRunner(self)
