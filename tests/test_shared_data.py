@@ -806,7 +806,10 @@ def test_uses_the_servers_file_wrapper(app: SharedDataMiddleware) -> None:
     assert wrapper.file.closed
 
 
-def test_a_range_to_the_end_uses_the_file_wrapper_from_its_start(app: SharedDataMiddleware) -> None:
+def test_a_range_to_the_end_uses_the_file_wrapper_from_its_start(
+    app: SharedDataMiddleware, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared_data_module, "OFFSET_AWARE_WRAPPERS", ("tests.",))
     RecordingWrapper.made.clear()
     response = call_app(
         app,
@@ -824,6 +827,22 @@ def test_a_range_to_the_end_uses_the_file_wrapper_from_its_start(app: SharedData
     )
     assert middle.body == DATA[5:10]
     assert len(RecordingWrapper.made) == 1  # a wrapper would send past the range's end
+
+
+def test_a_range_is_not_given_to_a_wrapper_that_may_send_from_byte_zero(
+    app: SharedDataMiddleware,
+) -> None:
+    RecordingWrapper.made.clear()  # from a module not known to send from the position
+    response = call_app(
+        app,
+        "/static/data.bin",
+        headers={"Range": "bytes=1000-"},
+        **{"wsgi.file_wrapper": RecordingWrapper},
+    )
+    assert response.body == DATA[1000:]
+    assert RecordingWrapper.made == []
+    whole = call_app(app, "/static/data.bin", **{"wsgi.file_wrapper": RecordingWrapper})
+    assert whole.body == DATA and len(RecordingWrapper.made) == 1
 
 
 def test_without_a_file_wrapper_reads_64_kib_blocks(app: SharedDataMiddleware) -> None:
@@ -1018,3 +1037,14 @@ def test_concurrent_requests_while_the_file_is_replaced(
     assert not any(thread.is_alive() for thread in threads)
     assert problems == []
     assert all(len(bodies) == 1 for bodies in bodies_by_etag.values()), bodies_by_etag
+
+
+def test_the_file_wrappers_known_to_send_from_the_position() -> None:
+    from gunicorn.http.wsgi import FileWrapper as GunicornFileWrapper
+    from waitress.buffers import ReadOnlyFileBasedBuffer
+
+    from wsgidev._handler import FileWrapper as WsgidevFileWrapper
+
+    for wrapper in (GunicornFileWrapper, ReadOnlyFileBasedBuffer, WsgidevFileWrapper, FileWrapper):
+        assert shared_data_module._sends_from_position(wrapper), wrapper
+    assert not shared_data_module._sends_from_position(RecordingWrapper)

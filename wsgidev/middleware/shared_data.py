@@ -38,6 +38,8 @@ __all__ = ["SharedDataMiddleware"]
 REFIND_AFTER = 2.0
 CACHE_LIMIT = 4096  # URL paths remembered; the cache starts over when full
 CACHED_PATH_LIMIT = 1024  # longer paths are looked up each time rather than kept
+# Servers whose wsgi.file_wrapper sends from the file's position (checked by the live tests).
+OFFSET_AWARE_WRAPPERS = ("wsgidev.", "gunicorn.", "waitress.", "wsgiref.")
 _ALLOW = ("Allow", "GET, HEAD")
 _SAFE_URL_CHARS = "/!$&'()*+,;=:@-._~"
 
@@ -314,13 +316,25 @@ def _open_body(
     if file is None:
         return None
     wrapper = environ.get("wsgi.file_wrapper")
-    if wrapper is not None and stop == variant.size:
-        # Servers send a wrapped file from its current position to the end (or Content-Length).
+    if (
+        wrapper is not None
+        and stop == variant.size
+        and (start == 0 or _sends_from_position(wrapper))
+    ):
         if start:
             file.seek(start)
         wrapped: Iterable[bytes] = wrapper(file, BLOCK_SIZE)
         return wrapped
     return FileBody(file, start, stop - start)
+
+
+def _sends_from_position(wrapper: object) -> bool:
+    """Whether a server's file wrapper sends from the file's current position.
+
+    PEP 3333 leaves it open, and some servers' sendfile starts at byte 0 whatever the
+    position; only wrappers known to start at the position get a range's file.
+    """
+    return getattr(wrapper, "__module__", "").startswith(OFFSET_AWARE_WRAPPERS)
 
 
 def _open_multipart(variant: Variant, plan: Multipart) -> Iterable[bytes] | None:
