@@ -57,6 +57,7 @@ SENTENCES: dict[Link, str] = {"cause": CAUSE_SENTENCE, "context": CONTEXT_SENTEN
 
 MAX_LOCALS = 40
 # Total time the reprs of one traceback may take before the rest are skipped.
+# CPU time of this thread, so a busy machine does not cut the reprs of a page short.
 REPR_BUDGET_SECONDS = 0.25
 # A cycle of up to this many frames that repeats at least MIN_REPEATS more times is collapsed.
 MAX_CYCLE = 8
@@ -211,7 +212,7 @@ class _Builder:
         self.show_hidden = show_hidden
         self.keep_frames = keep_frames
         self.live: dict[int, FrameType] = {}
-        self.deadline = time.perf_counter() + REPR_BUDGET_SECONDS
+        self.deadline = time.thread_time() + REPR_BUDGET_SECONDS
 
     def chain(
         self, exc: BaseException, top: TracebackType | None, depth: int
@@ -314,10 +315,10 @@ class _Builder:
         for name in names[:MAX_LOCALS]:
             if looks_secret(name):
                 values.append(Local(name, MASK, masked=True))
-            elif time.perf_counter() > self.deadline:
+            elif time.thread_time() > self.deadline:
                 values.append(Local(name, "<repr skipped: time budget spent>", failed=True))
             else:
-                left = self.deadline - time.perf_counter()
+                left = self.deadline - time.thread_time()
                 text, failed = safe_repr(namespace[name], seconds=min(MAX_REPR_SECONDS, left))
                 values.append(Local(name, text, failed=failed))
         return tuple(values), max(0, len(names) - MAX_LOCALS)
