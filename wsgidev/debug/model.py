@@ -56,8 +56,8 @@ CONTEXT_SENTENCE = "During handling of the above exception, another exception oc
 SENTENCES: dict[Link, str] = {"cause": CAUSE_SENTENCE, "context": CONTEXT_SENTENCE}
 
 MAX_LOCALS = 40
-# Total time the reprs of one traceback may take before the rest are skipped.
-# CPU time of this thread, so a busy machine does not cut the reprs of a page short.
+# CPU time (this thread's, so a busy machine does not cut a page short) the reprs of one
+# traceback may take before the rest are skipped.
 REPR_BUDGET_SECONDS = 0.25
 # A cycle of up to this many frames that repeats at least MIN_REPEATS more times is collapsed.
 MAX_CYCLE = 8
