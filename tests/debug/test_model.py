@@ -382,4 +382,4 @@ def test_a_slow_repr_is_interrupted() -> None:
     text, failed = safe_repr(Slow(), seconds=0.05)
     assert sys.gettrace() is before  # a debugger's or coverage's tracer is put back
     assert failed and text == "<repr failed: took longer than 0.05 s>"
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 3  # the repr alone would run for 5 s
