@@ -300,6 +300,12 @@ def load(command: list[str], duration: float) -> str:
     return result.stdout + result.stderr
 
 
+def _tail(output: str) -> str:
+    """The last few lines of a tool's output, on one line, for an error message."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-4:]) or "(no output)"
+
+
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 _SIZES = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}
 
@@ -310,7 +316,7 @@ def wrk(url: str, duration: float, connections: int, megabytes: bool) -> Load:
         duration,
     )
     if "Non-2xx" in output:
-        raise RuntimeError(f"{url} answered errors under load:\n{output}")
+        raise RuntimeError(f"{url} answered errors under load: {_tail(output)}")
     p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M)
     if megabytes:
         transfer = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?B)", output)
@@ -320,7 +326,7 @@ def wrk(url: str, duration: float, connections: int, megabytes: bool) -> Load:
         rate = float(requests[1]) if requests else 0.0
     done = re.search(r"(\d+) requests in [\d.]+\w+, ([\d.]+)([KMG]?B) read", output)
     if not p99 or not rate or not done:
-        raise RuntimeError(f"could not read wrk's output:\n{output}")
+        raise RuntimeError(f"could not read wrk's output: {_tail(output)}")
     work = float(done[2]) * _SIZES[done[3]] / 1000 if megabytes else float(done[1])
     return Load(rate, float(p99[1]) * _UNITS[p99[2]], work)
 
@@ -334,12 +340,12 @@ def ab(url: str, duration: float, connections: int) -> Load:
     )  # fmt: skip
     failed = re.search(r"^(Failed requests|Non-2xx responses):\s+([1-9]\d*)", output, re.M)
     if failed:
-        raise RuntimeError(f"{url} answered errors under load:\n{output}")
+        raise RuntimeError(f"{url} answered errors under load: {_tail(output)}")
     requests = re.search(r"Requests per second:\s+([\d.]+)", output)
     p99 = re.search(r"^\s*99%\s+(\d+)", output, re.M)
     done = re.search(r"^Complete requests:\s+(\d+)", output, re.M)
     if not requests or not p99 or not done:
-        raise RuntimeError(f"could not read ab's output:\n{output}")
+        raise RuntimeError(f"could not read ab's output: {_tail(output)}")
     return Load(float(requests[1]), float(p99[1]), float(done[1]))
 
 
