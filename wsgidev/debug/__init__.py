@@ -293,7 +293,8 @@ class DebuggedApplication:
         if self.evalex and "console.css" in self.assets.names:
             styles = (self.assets.url("console.css"),)
         return PageContext(
-            secret=self.secret,
+            # Empty for a Host or client the console refuses: its script then shows why.
+            secret=self.secret if self.security.may_see_secret(environ) else "",
             token=token,
             nonce=nonce,
             page_url=page_url,

@@ -6,6 +6,7 @@ Pure functions on header values; security.py applies them to a request.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -13,19 +14,47 @@ DEFAULT_TRUSTED_HOSTS = ("localhost", ".localhost", "127.0.0.1", "[::1]")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def split_host(value: str) -> tuple[str, str]:
-    """``[::1]:5000`` -> (``[::1]``, ``5000``); ``Example.COM.`` -> (``example.com``, ``""``)."""
+# A host name as browsers send it (IDNs arrive as punycode): labels of letters, digits, - and _.
+_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.*")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def parse_host(value: str) -> tuple[str, str] | None:
+    """``[::1]:5000`` -> (``[::1]``, ``5000``); ``Example.COM.`` -> (``example.com``, ``""``).
+
+    IPv6 literals come back in their short form (``[0:0::1]`` -> ``[::1]``). Anything that is not
+    a name or address with an optional numeric port -> None: the debugger trusts no odd spelling.
+    """
     value = value.strip().lower()
     if value.startswith("["):
         end = value.find("]")
-        if end == -1:
-            return value, ""
-        host, rest = value[: end + 1], value[end + 1 :]
-        return host, rest[1:] if rest.startswith(":") else ""
-    if value.count(":") > 1:  # a bare IPv6 literal
-        return f"[{value}]", ""
-    host, _, port = value.partition(":")
-    return host.rstrip("."), port
+        host, rest = _ipv6(value[1:end]) if end != -1 else None, value[end + 1 :]
+    elif value.count(":") > 1:  # a bare IPv6 literal
+        host, rest = _ipv6(value), ""
+    else:
+        name, sep, port = value.partition(":")
+        host = name.rstrip(".") if _NAME.fullmatch(name) else None
+        rest = sep + port
+    if host is None:
+        return None
+    if not rest:
+        return host, ""
+    port = rest[1:]
+    if rest[0] != ":" or not (port == "" or (_PORT.fullmatch(port) and int(port) <= 65535)):
+        return None
+    return host, port
+
+
+def _ipv6(literal: str) -> str | None:
+    try:
+        return f"[{ipaddress.IPv6Address(literal).compressed}]"
+    except ValueError:
+        return None
+
+
+def split_host(value: str) -> tuple[str, str]:
+    """:func:`parse_host`, with a malformed value kept (lowercased) for messages."""
+    return parse_host(value) or (value.strip().lower(), "")
 
 
 def normalize_trusted_host(entry: str) -> str:
@@ -40,9 +69,10 @@ def normalize_trusted_host(entry: str) -> str:
 
 def host_is_trusted(host_header: str | None, trusted: Iterable[str]) -> bool:
     """Whether the ``Host`` header names a trusted host; ``.example.com`` also matches subdomains."""
-    if not host_header:
+    parsed = parse_host(host_header) if host_header else None
+    if parsed is None:
         return False
-    host, _ = split_host(host_header)
+    host = parsed[0]
     for entry in trusted:
         allowed = normalize_trusted_host(entry)
         if allowed.startswith("."):
@@ -58,8 +88,10 @@ def origin_matches_host(origin: str, host_header: str, scheme: str) -> bool:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
     default = {"http": "80", "https": "443"}
-    origin_host, origin_port = split_host(parts.netloc)
-    host, port = split_host(host_header)
+    origin_parts, host_parts = parse_host(parts.netloc), parse_host(host_header)
+    if origin_parts is None or host_parts is None:
+        return False
+    (origin_host, origin_port), (host, port) = origin_parts, host_parts
     return (
         parts.scheme == scheme
         and origin_host == host

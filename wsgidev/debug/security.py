@@ -211,6 +211,17 @@ class DebuggerSecurity:
             )
         return None
 
+    def may_see_secret(self, environ: WSGIEnvironment) -> bool:
+        """Whether a page answering this request may carry the secret: the Host and the client
+        are ones the console accepts.
+
+        Under DNS rebinding the attacker's script is same-origin with the server and can read
+        any page it fetches; a page for its Host must not hand it the secret.
+        """
+        return host_is_trusted(environ.get("HTTP_HOST"), self.trusted_hosts) and (
+            client_is_trusted(environ.get("REMOTE_ADDR"), self.trusted_clients)
+        )
+
     def check_secret(self, given: str | None) -> Refusal | None:
         verdict = check_secret(given, self.secret)
         if verdict == "ok":
