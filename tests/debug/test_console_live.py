@@ -60,7 +60,8 @@ class Session:
         status, _, body = fetch(server, "GET", path, headers=CRASH_HTML)
         assert status == 500
         page = body.decode()
-        self.secret = re.search(r'data-secret="([^"]+)"', page)[1]  # type: ignore[index]
+        # Empty when the page was served for a Host or client the console refuses.
+        self.secret = re.search(r'data-secret="([^"]*)"', page)[1]  # type: ignore[index]
         self.frame_ids = re.findall(r'data-frame-id="(\d+)"', page)
         self.cookie = ""
 
@@ -321,9 +322,37 @@ def test_a_client_outside_trusted_clients_is_refused_whatever_the_pin(
 ) -> None:
     server = live_server("console_guarded", env={**cache_env, "WSGIDEV_DEBUG_PIN": "123-123-123"})
     session = Session(server)
+    assert session.secret == ""  # the page does not hand the secret to such a client
     probe = tmp_path / "probe"
     status, data, headers = session.command({"cmd": "pinauth", "pin": "123-123-123"})
     assert status == 403 and data["reason"] == "client" and "Set-Cookie" not in headers
     status, data = session.run(f"open({str(probe)!r}, 'w').close()")
     assert status == 403 and data["reason"] == "client"
     assert not probe.exists()
+
+
+def test_a_page_fetched_under_a_foreign_host_has_no_secret_and_its_console_says_why(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str], tmp_path: Path
+) -> None:
+    # DNS rebinding: attacker.example now resolves to 127.0.0.1, and its script reads the page.
+    server, _pin = start_crash(live_server, cache_env)
+    foreign = {"Host": f"attacker.example:{server.port}"}
+    status, headers, body = fetch(server, "GET", "/boom", headers={**CRASH_HTML, **foreign})
+    assert status == 500 and 'data-secret=""' in body.decode()
+    retained = headers["X-Wsgidev-Traceback"].split("/", 3)[3]
+    status, _, body = fetch(server, "GET", "/" + retained, headers={**CRASH_HTML, **foreign})
+    assert status == 200 and 'data-secret=""' in body.decode()
+    # What the page's console sends first gets the explanation, and how to trust the host.
+    probe = tmp_path / "probe"
+    form = urlencode({"cmd": f"open({str(probe)!r}, 'w').close()", "s": ""}).encode()
+    status, _, raw = fetch(
+        server,
+        "POST",
+        "/boom?__debugger__=yes",
+        form,
+        {**foreign, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 400 and "trusted_hosts.append('attacker.example')" in json.loads(raw)["error"]
+    assert not probe.exists()
+    # The same server still gives its own host the secret.
+    assert Session(server).secret

@@ -854,3 +854,138 @@ def test_interrupt_needs_the_same_checks_and_clears_the_block() -> None:
     )
     _, data = send(debugger, fields, headers={"Cookie": cookie})
     assert "KeyboardInterrupt" in data["html"] and data["prompt"] == ">>> "
+
+
+# -- the page itself, for a host or client the console would refuse ---------------------------
+
+
+def crash_page(app: Any, path: str = "/x", **environ: Any) -> Response:
+    headers = {"Accept": "text/html", **environ.pop("headers", {})}
+    return call_app(app, path, headers=headers, **environ)
+
+
+@pytest.mark.parametrize("host", ["evil.example", "localhost.evil.example:5000"])
+def test_a_page_served_for_an_untrusted_host_carries_no_secret(host: str) -> None:
+    # DNS rebinding: the attacker's page, now same-origin with the server, reads the error page.
+    app = debugged()
+    response = crash_page(app, headers={"Host": host})
+    assert response.code == 500
+    assert app.secret not in response.body.decode()
+    assert 'data-secret=""' in response.body.decode()
+    # The page's own URL, fetched again under that Host, does not have it either.
+    retained = "/?" + (response.header("X-Wsgidev-Traceback") or "").split("?", 1)[1]
+    again = crash_page(app, retained, headers={"Host": host})
+    assert again.code == 200 and app.secret not in again.body.decode()
+    # The same page for a trusted Host carries it, so the console works there.
+    trusted = crash_page(app, retained, headers={"Host": "localhost:5000"})
+    assert f'data-secret="{app.secret}"' in trusted.body.decode()
+
+
+def test_a_page_for_a_client_outside_trusted_clients_carries_no_secret() -> None:
+    app = debugged(trusted_clients=["10.0.0.0/8"])
+    outside = crash_page(app, REMOTE_ADDR="192.0.2.7")
+    assert app.secret not in outside.body.decode()
+    inside = crash_page(app, REMOTE_ADDR="10.1.2.3")
+    assert f'data-secret="{app.secret}"' in inside.body.decode()
+
+
+# -- the Host header, read strictly --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "[::1]evil.example",
+        "[::1]:x",
+        "localhost:abc",
+        "localhost:5000:1",
+        "127.0.0.1:5000/evil",
+        "localhost:123456",
+        "localhost,evil.example",
+        "local host",
+    ],
+)
+def test_a_malformed_host_header_is_not_trusted(probe: Path, host: str) -> None:
+    assert not host_is_trusted(host, security.DEFAULT_TRUSTED_HOSTS)
+    debugger = make_debugger()
+    cookie = login(debugger)
+    response, data = run_probe(debugger, probe, cookie, headers={"Host": host})
+    assert response.code == 400 and data["reason"] == "host"
+    assert not probe.exists()
+
+
+@pytest.mark.parametrize("host", ["[0:0:0:0:0:0:0:1]:5000", "[0::1]", "LocalHost.:8000"])
+def test_equivalent_spellings_of_a_trusted_host_are_trusted(host: str) -> None:
+    assert host_is_trusted(host, security.DEFAULT_TRUSTED_HOSTS)
+
+
+# -- the PIN file, where another local user may have been first ---------------------------------
+
+
+def pins_dir(cache: Path) -> Path:
+    return cache / "wsgidev" / "pins"
+
+
+def test_a_pin_folder_others_can_write_to_is_not_used(
+    private_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = pins_dir(private_cache)
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)  # anyone could swap the PIN file in here
+    with caplog.at_level(logging.WARNING, logger="wsgidev"):
+        pin, _ = get_pin_and_cookie_name(sample_app)
+    assert pin is not None and re.fullmatch(r"\d{3}-\d{3}-\d{3}", pin)
+    assert list(folder.iterdir()) == []
+    assert "writable by other users" in caplog.text
+
+
+def test_a_symlink_in_place_of_the_pin_file_is_not_followed(
+    private_cache: Path, tmp_path: Path
+) -> None:
+    from wsgidev.debug._pin import app_key
+
+    planted = tmp_path / "planted.json"
+    planted.write_text(json.dumps({"pin": "000-000-000", "cookie_key": "00" * 32}))
+    planted.chmod(0o600)
+    folder = pins_dir(private_cache)
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / f"{app_key(sample_app)}.json").symlink_to(planted)
+    pin, _ = get_pin_and_cookie_name(sample_app)
+    assert pin != "000-000-000"
+    assert json.loads(planted.read_text())["pin"] == "000-000-000"  # not written through
+
+
+def test_a_fifo_in_place_of_the_pin_file_does_not_hang_the_server(private_cache: Path) -> None:
+    import threading
+
+    from wsgidev.debug._pin import app_key
+
+    folder = pins_dir(private_cache)
+    folder.mkdir(parents=True, mode=0o700)
+    os.mkfifo(folder / f"{app_key(sample_app)}.json", 0o600)
+    found: list[object] = []
+    worker = threading.Thread(target=lambda: found.append(get_pin_and_cookie_name(sample_app)))
+    worker.daemon = True
+    worker.start()
+    worker.join(timeout=10)
+    if worker.is_alive():  # unblock the reader so the thread ends, then fail
+        with open(folder / f"{app_key(sample_app)}.json", "w"):
+            pass
+        worker.join(timeout=5)
+        pytest.fail("reading the PIN file blocked on a FIFO")
+    ((pin, _),) = found  # type: ignore[misc]
+    assert isinstance(pin, str) and re.fullmatch(r"\d{3}-\d{3}-\d{3}", pin)
+
+
+@pytest.mark.parametrize("value", ["-", " - - ", "--- ---"])
+def test_a_pin_that_is_only_dashes_and_spaces_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    # Typing nothing would have matched it: such a PIN protects nothing.
+    monkeypatch.setenv("WSGIDEV_DEBUG_PIN", value)
+    with caplog.at_level(logging.WARNING, logger="wsgidev"):
+        sec = DebuggerSecurity(sample_app, pin_logging=False)
+        assert sec.try_pin("") == "wrong"
+        assert sec.try_pin(value) == "wrong"
+    assert sec.pin is not None and re.fullmatch(r"\d{3}-\d{3}-\d{3}", sec.pin)
+    assert "WSGIDEV_DEBUG_PIN" in caplog.text

@@ -6,10 +6,12 @@ security.py decides what a PIN unlocks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,61 +61,114 @@ class PinRecord:
     cookie_key: bytes
 
 
-def _read_private_record(path: Path) -> PinRecord | None:
+_POSIX = hasattr(os, "getuid")
+# openat() and friends: names are resolved inside the folder already checked, so swapping a
+# path component afterwards changes nothing. Windows has none; its profile folder is private.
+_AT = os.open in os.supports_dir_fd and os.link in os.supports_dir_fd
+
+
+class _PrivateFolder:
+    """The pins folder, opened once and checked: ours, and no one else may write into it."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = path
+        self.fd: int | None = None
+        if not _AT:  # pragma: no cover - Windows
+            return
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        info = os.fstat(fd)
+        problem = ""
+        if not stat.S_ISDIR(info.st_mode):
+            problem = "it is not a folder"
+        elif _POSIX and info.st_uid != os.getuid():
+            problem = "it belongs to another user"
+        elif info.st_mode & 0o022:
+            problem = "it is writable by other users"
+        if problem:
+            os.close(fd)
+            raise PermissionError(f"{path}: {problem}")
+        self.fd = fd
+
+    def name(self, name: str) -> str:
+        return name if self.fd is not None else str(self.path / name)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _read_private_record(folder: _PrivateFolder, name: str) -> PinRecord | None:
+    # O_NONBLOCK: a FIFO planted here must not hang startup; it is refused below.
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(folder.name(name), flags, dir_fd=folder.fd)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as file:
         info = os.fstat(file.fileno())
-        # Only a file that is ours and unreadable by others may hold the PIN.
-        # Windows has no owner ids nor group/other mode bits; the profile folder is private there.
-        posix = hasattr(os, "getuid")
-        if posix and (info.st_uid != os.getuid() or info.st_mode & 0o077):
+        # Only a regular file that is ours and unreadable by others may hold the PIN.
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        if _POSIX and (info.st_uid != os.getuid() or info.st_mode & 0o077):
             return None
         try:
             data = json.loads(file.read(4096))
-            return PinRecord(str(data["pin"]), bytes.fromhex(data["cookie_key"]))
+            record = PinRecord(str(data["pin"]), bytes.fromhex(data["cookie_key"]))
         except (ValueError, KeyError, TypeError):
             return None
+    if not normalize_pin(record.pin) or len(record.cookie_key) < 16:
+        return None
+    return record
 
 
-def _write_private_record(path: Path, record: PinRecord) -> PinRecord:
-    """Create ``path`` (mode 0600) unless another process won the race; return the stored record."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+def _write_private_record(folder: _PrivateFolder, name: str, record: PinRecord) -> PinRecord:
+    """Create ``name`` (mode 0600) unless another process won the race; return the stored record."""
+    tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
     payload = json.dumps({"pin": record.pin, "cookie_key": record.cookie_key.hex()})
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(folder.name(tmp), flags, 0o600, dir_fd=folder.fd)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(payload)
         try:
-            os.link(tmp, path)  # atomic, and never replaces a file a sibling process just wrote
+            # Atomic, and never replaces a file a sibling process just wrote.
+            os.link(folder.name(tmp), folder.name(name), src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
         except FileExistsError:
-            existing = _read_private_record(path)
+            existing = _read_private_record(folder, name)
             if existing is not None:
                 return existing
-            os.replace(tmp, path)  # the old file was unsafe: take its place
+            # The old entry was unsafe (a symlink, a FIFO, others could read it): take its place.
+            os.replace(
+                folder.name(tmp), folder.name(name), src_dir_fd=folder.fd, dst_dir_fd=folder.fd
+            )
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder.name(tmp), dir_fd=folder.fd)
     return record
 
 
 def load_pin_record(app: object) -> PinRecord:
     """The app's PIN and cookie key: read from the private cache file, created on first use.
 
-    Falls back to a PIN kept in memory (a new one each start) when the cache is not writable.
+    Falls back to a PIN kept in memory (a new one each start) when the cache is not writable or
+    not private.
     """
-    path = user_cache_dir() / "pins" / f"{app_key(app)}.json"
-    record = _read_private_record(path)
-    if record is not None:
-        return record
+    folder_path = user_cache_dir() / "pins"
+    name = f"{app_key(app)}.json"
     fresh = PinRecord(generate_pin(), secrets.token_bytes(32))
     try:
-        return _write_private_record(path, fresh)
+        folder = _PrivateFolder(folder_path)
+        try:
+            return _read_private_record(folder, name) or _write_private_record(folder, name, fresh)
+        finally:
+            folder.close()
     except OSError as exc:
         logger.warning(
-            " * Cannot keep the debugger PIN in %s (%s); it changes at each start.", path, exc
+            " * Cannot keep the debugger PIN in %s (%s); it changes at each start.",
+            folder_path / name,
+            exc,
         )
         return fresh
 
@@ -143,12 +198,18 @@ def configured_pin(app: object) -> str | None:
     ``WERKZEUG_DEBUG_PIN`` is honoured when ours is unset, so a project that switches its import
     keeps the PIN its environment sets.
     """
-    override = (
-        os.environ.get(PIN_ENV_VAR, "").strip() or os.environ.get(WERKZEUG_PIN_ENV_VAR, "").strip()
-    )
+    variable = PIN_ENV_VAR if os.environ.get(PIN_ENV_VAR, "").strip() else WERKZEUG_PIN_ENV_VAR
+    override = os.environ.get(variable, "").strip()
     if override.lower() == "off":
         return None
-    if override:
+    if override and not normalize_pin(override):
+        # Dashes and spaces are ignored when typed, so this PIN would match an empty one.
+        logger.warning(
+            " * %s=%r has no digits or letters; using the stored random PIN instead.",
+            variable,
+            override,
+        )
+    elif override:
         return override
     return load_pin_record(app).pin
 
