@@ -287,7 +287,8 @@
         message.append(" ", reload);
       }
       // Nothing typed here could work until the page is reloaded (or the server restarted).
-      if (["multiprocess", "locked", "expired", "restarted", "secret"].includes(state.reason)) {
+      const final = ["multiprocess", "locked", "expired", "restarted", "secret", "host", "client"];
+      if (final.includes(state.reason)) {
         this.line.hidden = true;
       }
       this.output.append(message);

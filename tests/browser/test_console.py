@@ -221,6 +221,26 @@ def test_under_a_multiprocess_server_the_console_explains_why_it_is_off(
     assert unexpected(browser_page) == []
 
 
+def test_a_page_for_a_refused_client_has_no_secret_and_its_console_says_why(
+    live_server: Callable[..., LiveServer], tmp_path: Path, browser_page: WatchedPage
+) -> None:
+    # The debugger only takes commands from 10.0.0.0/8; this browser is 127.0.0.1.
+    env = {"WSGIDEV_DEBUG_PIN": PIN, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    server = live_server("console_guarded", env=env)
+    tab = browser_page.page
+    tab.goto(server.url + "/boom")
+    assert tab.locator("body").get_attribute("data-secret") == ""
+    open_frame_console(tab)
+    message = tab.locator(".console-error")
+    message.wait_for()
+    assert "not among the trusted clients" in message.inner_text()
+    # No PIN prompt (it could not help) and no input line to type into.
+    assert tab.locator(".console-pin-input").count() == 0
+    assert not tab.locator(".console-line").first.is_visible()
+    browser_page.screenshot("console-refused-client.png")
+    assert unexpected(browser_page, "status of 403") == []
+
+
 @pytest.mark.slow
 def test_after_a_restart_the_open_page_says_reload_and_the_pin_is_not_asked_again(
     live_server: Callable[..., LiveServer], tmp_path: Path, browser_page: WatchedPage
