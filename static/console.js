@@ -12,7 +12,14 @@
   // command then comes back with the server's explanation (and how to trust the host).
   const SECRET = body.dataset.secret || "";
   const MULTIPROCESS = body.dataset.multiprocess === "true";
-  const ENDPOINT = window.location.pathname + "?__debugger__=yes";
+  // This page's own URL with the debugger's query: never pathname + "?...", because a path
+  // such as "//attacker.example/x" would make that a URL on another host.
+  const ENDPOINT = (() => {
+    const url = new URL(window.location.href);
+    url.search = "?__debugger__=yes";
+    url.hash = "";
+    return url.href;
+  })();
   const HISTORY_KEY = "wsgidev.console.history";
   const HISTORY_MAX = 500;
   // Typed alone, these would be read as the debugger's own commands; a trailing space keeps

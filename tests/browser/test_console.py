@@ -221,6 +221,24 @@ def test_under_a_multiprocess_server_the_console_explains_why_it_is_off(
     assert unexpected(browser_page) == []
 
 
+def test_a_page_whose_path_starts_with_two_slashes_talks_only_to_its_own_server(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    # "//attacker.invalid/boom" read as a URL is another host: the PIN must not go there.
+    tab = browser_page.page
+    hosts: list[str] = []
+    tab.on("request", lambda request: hosts.append(request.url.split("/")[2]))
+    tab.goto(server.url + "//attacker.invalid/boom")
+    assert tab.evaluate("window.location.pathname") == "//attacker.invalid/boom"
+    console = open_frame_console(tab)
+    type_pin(tab, PIN)
+    console.locator(".console-input").wait_for(state="visible")
+    enter(console, "x + 1")
+    assert last_result(console) == "42"
+    assert set(hosts) == {f"127.0.0.1:{server.port}"}
+    assert unexpected(browser_page) == []
+
+
 def test_a_page_for_a_refused_client_has_no_secret_and_its_console_says_why(
     live_server: Callable[..., LiveServer], tmp_path: Path, browser_page: WatchedPage
 ) -> None:
