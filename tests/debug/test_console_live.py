@@ -245,7 +245,7 @@ def test_the_standalone_console(
     server, pin = start_crash(live_server, cache_env)
     status, headers, body = fetch(server, "GET", "/console")
     assert status == 200
-    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert "script-src 'nonce-" in headers["Content-Security-Policy"]
     session = Session(server)
     session.secret = re.search(r'data-secret="([^"]+)"', body.decode())[1]  # type: ignore[index]
     session.login(pin)

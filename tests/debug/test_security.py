@@ -570,9 +570,14 @@ def test_the_console_page_carries_the_secret_and_a_strict_csp() -> None:
     assert f'data-secret="{debugger.secret}"' in page
     assert 'data-evalex="true"' in page and 'data-pin-required="true"' in page
     assert "<script>" not in page and "<style>" not in page
+    # Scripts and styles only from this response's nonce: not any script of the app's origin.
     csp = response.header("Content-Security-Policy") or ""
-    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    nonce = re.search(r"script-src 'nonce-([\w-]+)';", csp)[1]  # type: ignore[index]
+    assert f"style-src 'nonce-{nonce}';" in csp and "'self'" not in csp.split("img-src")[0]
+    assert page.count(f'nonce="{nonce}"') == 2 and "frame-ancestors 'none'" in csp
     assert response.header("X-Frame-Options") == "DENY"
+    second = call_app(lambda env, sr: console_page(debugger, env)(env, sr), "/console")  # type: ignore[arg-type]
+    assert nonce not in (second.header("Content-Security-Policy") or "")
 
 
 def test_the_console_page_refuses_an_untrusted_host() -> None:

@@ -7,6 +7,7 @@ decides who may ask, console.py runs the code. Every refusal happens before anyt
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -29,10 +30,16 @@ MULTIPROCESS_MESSAGE = (
     "process, which does not have this traceback. Serve with threads (or one process) to use it."
 )
 EXPIRED_MESSAGE = "This traceback has expired (newer errors replaced it); reload the page."
-CONSOLE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
+
+
+def console_csp(nonce: str) -> str:
+    """Scripts and styles only from elements carrying this response's nonce, not from any URL
+    of the origin (the app's own responses share it); requests only to this origin."""
+    script = f"'nonce-{nonce}'" if nonce else "'none'"
+    return (
+        f"default-src 'none'; script-src {script}; style-src {script}; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 class FrameHandle(Protocol):
@@ -323,16 +330,20 @@ def console_page(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplicatio
     if host_refusal is not None:
         return _html_response(host_refusal.status, Markup("<p>{}</p>").format(host_refusal.message))
     template = (asset_dir("templates") / "console.html").read_text(encoding="utf-8")
+    nonce = secrets.token_urlsafe(16)
     page = Markup(template).format(
+        nonce=nonce,
         secret=debugger.secret,
         evalex="true" if debugger.evalex else "false",
         multiprocess="true" if environ.get("wsgi.multiprocess") else "false",
         pin_required="true" if security.pin is not None else "false",
     )
-    return _html_response(200, page, full_page=True)
+    return _html_response(200, page, full_page=True, nonce=nonce)
 
 
-def _html_response(status: int, html: Markup, *, full_page: bool = False) -> WSGIApplication:
+def _html_response(
+    status: int, html: Markup, *, full_page: bool = False, nonce: str = ""
+) -> WSGIApplication:
     if not full_page:
         html = Markup(
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -348,7 +359,7 @@ def _html_response(status: int, html: Markup, *, full_page: bool = False) -> WSG
                 ("Content-Type", "text/html; charset=utf-8"),
                 ("Content-Length", str(len(body))),
                 ("Cache-Control", "no-store"),
-                ("Content-Security-Policy", CONSOLE_CSP),
+                ("Content-Security-Policy", console_csp(nonce)),
                 ("X-Content-Type-Options", "nosniff"),
                 ("X-Frame-Options", "DENY"),
                 ("Referrer-Policy", "no-referrer"),
