@@ -235,6 +235,14 @@ def test_completion_of_nothing_offers_nothing(frame_console: Console) -> None:
     assert frame_console.complete("x + ").matches == ()
 
 
+def test_completion_of_a_huge_line_takes_linear_time(frame_console: Console) -> None:
+    # A backtracking search for the trailing name would take hours on this (a megabyte body).
+    started = time.perf_counter()
+    assert frame_console.complete("a" * 200_000 + "!").matches == ()
+    assert frame_console.complete("!" + "b" * 200_000).start == 1
+    assert time.perf_counter() - started < 2
+
+
 def test_completion_prefers_public_names(frame_console: Console) -> None:
     matches = frame_console.complete("user.").matches
     assert matches and not matches[0].startswith("user._")

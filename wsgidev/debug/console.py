@@ -8,7 +8,6 @@ from __future__ import annotations
 import codeop
 import itertools
 import linecache
-import re
 import rlcompleter
 import sys
 import threading
@@ -396,9 +395,8 @@ class Console:
 
     def complete(self, text: str) -> Completion:
         """Names and attributes completing the end of ``text``, as the REPL's Tab would offer."""
-        token = re.search(r"[A-Za-z_][\w.]*$|$", text)
-        assert token is not None  # the empty alternative always matches
-        prefix = token.group()
+        start = _trailing_name_start(text)
+        prefix = text[start:]
         if not prefix:
             return Completion(len(text), ())
         merged = {**self.namespace.fallback, **self.namespace}
@@ -413,7 +411,26 @@ class Console:
                 if match is None or len(found) >= MAX_COMPLETIONS:
                     break
                 found[match] = None
-        return Completion(token.start(), tuple(sorted(found, key=_completion_order)))
+        return Completion(start, tuple(sorted(found, key=_completion_order)))
+
+
+def _trailing_name_start(text: str) -> int:
+    """Where the dotted name ending ``text`` starts (``len(text)`` when none does).
+
+    A scan from the end: a regular expression searched from every position backtracks over
+    the whole tail each time, quadratic in a pasted megabyte.
+    """
+    start = len(text)
+    while start and (text[start - 1] in "._" or text[start - 1].isalnum()):
+        start -= 1
+    # A name starts with a letter or an underscore, not a digit or a dot.
+    while start < len(text) and not _starts_name(text[start]):
+        start += 1
+    return start
+
+
+def _starts_name(char: str) -> bool:
+    return char == "_" or (char.isascii() and char.isalpha())
 
 
 def _completion_order(name: str) -> tuple[int, str]:
