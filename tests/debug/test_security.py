@@ -273,6 +273,24 @@ def test_wrong_pins_lock_the_debugger_until_restart(probe: Path) -> None:
     assert make_debugger().security.try_pin(debugger.security.pin or "") == "ok"
 
 
+def test_wrong_pins_from_many_threads_at_once_lock_after_exactly_the_limit() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    sec = make_debugger().security
+    barrier = threading.Barrier(8, timeout=10)
+
+    def guess(worker: int) -> list[str]:
+        barrier.wait()  # all threads start guessing together
+        return [sec.try_pin(f"{worker}{n:08d}") for n in range(5)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        verdicts = [v for batch in pool.map(guess, range(8)) for v in batch]
+    assert verdicts.count("wrong") == security.MAX_PIN_FAILURES - 1
+    assert verdicts.count("locked") == 40 - (security.MAX_PIN_FAILURES - 1)
+    assert sec.try_pin(sec.pin or "") == "locked" and sec.failures_left == 0
+
+
 @pytest.mark.parametrize(
     "host",
     ["evil.example", "evil.example:5000", "localhost.evil.example", "127.0.0.1.nip.io", None],
