@@ -13,6 +13,7 @@ import os
 import secrets
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,14 +81,14 @@ class _PrivateFolder:
         info = os.fstat(fd)
         problem = ""
         if not stat.S_ISDIR(info.st_mode):
-            problem = "it is not a folder"
+            problem = "the folder is not a directory"
         elif _POSIX and info.st_uid != os.getuid():
-            problem = "it belongs to another user"
+            problem = "the folder belongs to another user"
         elif info.st_mode & 0o022:
-            problem = "it is writable by other users"
+            problem = "the folder is writable by other users"
         if problem:
             os.close(fd)
-            raise PermissionError(f"{path}: {problem}")
+            raise PermissionError(problem)
         self.fd = fd
 
     def name(self, name: str) -> str:
@@ -192,7 +193,7 @@ def get_pin_and_cookie_name(app: object) -> tuple[str, str] | tuple[None, None]:
     return pin, pin_cookie_name(app)
 
 
-def configured_pin(app: object) -> str | None:
+def configured_pin(app: object, stored: Callable[[], PinRecord] | None = None) -> str | None:
     """The PIN from ``WSGIDEV_DEBUG_PIN`` (None for ``off``), else the app's stored one.
 
     ``WERKZEUG_DEBUG_PIN`` is honoured when ours is unset, so a project that switches its import
@@ -211,7 +212,7 @@ def configured_pin(app: object) -> str | None:
         )
     elif override:
         return override
-    return load_pin_record(app).pin
+    return (stored or (lambda: load_pin_record(app)))().pin
 
 
 def normalize_pin(value: str) -> str:

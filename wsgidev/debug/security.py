@@ -18,6 +18,7 @@ from wsgidev._log import ensure_handler, logger
 from wsgidev._types import WSGIEnvironment
 from wsgidev.debug._pin import (
     PIN_ENV_VAR,
+    PinRecord,
     app_key,
     configured_pin,
     get_pin_and_cookie_name,
@@ -134,10 +135,17 @@ class DebuggerSecurity:
         with self._lock:
             if self._loaded:
                 return
-            self._pin = configured_pin(self.app) if self.pin_security else None
+            records: list[PinRecord] = []
+
+            def stored() -> PinRecord:  # read (or create) the file once, and only if needed
+                if not records:
+                    records.append(load_pin_record(self.app))
+                return records[0]
+
+            self._pin = configured_pin(self.app, stored) if self.pin_security else None
             self._cookie_name = pin_cookie_name(self.app)
             # The cookie key lives beside the PIN; without a PIN no cookie is ever needed.
-            self._cookie_key = load_pin_record(self.app).cookie_key if self._pin else b""
+            self._cookie_key = stored().cookie_key if self._pin else b""
             self._loaded = True
 
     @property
