@@ -49,12 +49,15 @@ def build(candidate: str, root: str) -> Callable[..., Iterable[bytes]]:
     if candidate == "werkzeug":
         from werkzeug.middleware.shared_data import SharedDataMiddleware as WerkzeugSDM
 
-        return WerkzeugSDM(fallback_app, {"/static": root})  # type: ignore[no-any-return]
+        return WerkzeugSDM(fallback_app, {"/static": root})
     if candidate.startswith("whitenoise"):
-        from whitenoise import WhiteNoise
+        from whitenoise import WhiteNoise  # type: ignore[import-untyped]  # ships no py.typed
 
         autorefresh = candidate.endswith("autorefresh")
-        return WhiteNoise(fallback_app, root=root, prefix="/static/", autorefresh=autorefresh)  # type: ignore[no-any-return]
+        app: Callable[..., Iterable[bytes]] = WhiteNoise(
+            fallback_app, root=root, prefix="/static/", autorefresh=autorefresh
+        )
+        return app
     if candidate == "wsgidev":
         from wsgidev.middleware.shared_data import SharedDataMiddleware
 

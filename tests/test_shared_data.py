@@ -535,10 +535,12 @@ def test_several_ranges_are_multipart_byteranges(app: SharedDataMiddleware) -> N
     message = email.parser.BytesParser().parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + response.body
     )
+    payload = message.get_payload()
+    assert isinstance(payload, list)  # a multipart message: one Message per part
     parts = [
         (part["Content-Range"], part["Content-Type"], part.get_payload(decode=True))
-        for part in message.get_payload()
-    ]  # type: ignore[union-attr]
+        for part in payload
+    ]
     size = len(DATA)
     assert parts == [
         (f"bytes 0-9/{size}", "application/octet-stream", DATA[0:10]),
