@@ -6,10 +6,12 @@ import os
 import re
 import sys
 import time
+from urllib.parse import unquote_plus
 
 # The debugger's secret, PIN and code must never reach a log file, even when a client sends
 # them in the query string (the debugger refuses that, but the line is logged first).
-_SECRET_PARAM = re.compile(r"(^|[&;])(s|pin|cmd)=([^&;]*)")
+_PARAM = re.compile(r"(^|[&;])([^&;=]*)=([^&;]*)")
+_SECRET_NAMES = frozenset({"s", "pin", "cmd"})
 _COLOURS = {1: "", 2: "\x1b[32m", 3: "\x1b[36m", 4: "\x1b[33m", 5: "\x1b[1;31m"}
 _RESET = "\x1b[0m"
 
@@ -32,13 +34,14 @@ def redact_target(target: str) -> str:
     path, sep, query = target.partition("?")
     if not sep or "=" not in query:
         return _printable(target)
-    query = _SECRET_PARAM.sub(_mask, query)
+    query = _PARAM.sub(_mask, query)
     return _printable(f"{path}?{query}")
 
 
 def _mask(match: re.Match[str]) -> str:
     lead, name, value = match.groups()
-    if name == "cmd" and value == "resource":
+    key = unquote_plus(name)  # a query parser decodes names: ``%73=`` is ``s=``
+    if key not in _SECRET_NAMES or (key == "cmd" and value == "resource"):
         return match.group(0)
     return f"{lead}{name}=***"
 

@@ -1012,3 +1012,29 @@ def test_a_pin_that_is_only_dashes_and_spaces_is_not_used(
         assert sec.try_pin(value) == "wrong"
     assert sec.pin is not None and re.fullmatch(r"\d{3}-\d{3}-\d{3}", sec.pin)
     assert "WSGIDEV_DEBUG_PIN" in caplog.text
+
+
+# -- the server's request log ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "logged"),
+    [
+        (
+            "/x?__debugger__=yes&s=SECRET&pin=123&cmd=code",
+            "/x?__debugger__=yes&s=***&pin=***&cmd=***",
+        ),
+        # A parser decodes the names, so the log must too.
+        ("/x?%73=SECRET&p%69n=123&c%6Dd=code", "/x?%73=***&p%69n=***&c%6Dd=***"),
+        (
+            "/x?__debugger__=yes&cmd=resource&f=console.js",
+            "/x?__debugger__=yes&cmd=resource&f=console.js",
+        ),
+        ("/x?cmd=resourc%65x", "/x?cmd=***"),
+        ("/x?sort=1&pins=2", "/x?sort=1&pins=2"),
+    ],
+)
+def test_the_request_log_never_shows_the_debuggers_fields(target: str, logged: str) -> None:
+    from wsgidev._http_log import redact_target
+
+    assert redact_target(target) == logged
