@@ -1,4 +1,5 @@
-"""SharedDataMiddleware over real sockets: under gunicorn (gthread), waitress and wsgidev's server.
+"""SharedDataMiddleware over real sockets: under gunicorn (gthread), waitress, wsgidev's server
+and Werkzeug's.
 
 Each server runs ``tests.apps.static_files`` in its own process on 127.0.0.1 with a port the
 OS picks, once per module, and is stopped at teardown. The checks are the ones a server can
@@ -30,7 +31,7 @@ HELLO = b"hello from a live server\n"
 BIG = hashlib.sha256(b"seed").digest() * (4 * 1024 * 1024 // 32)  # 4 MiB, several sendfile calls
 JS = b"console.log('live');\n" * 50
 SECRET = b"LIVE-SECRET-OUTSIDE"
-SERVER_KINDS = ["gunicorn", "waitress", "wsgidev"]
+SERVER_KINDS = ["gunicorn", "waitress", "wsgidev", "werkzeug"]
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,14 @@ server.serve_forever()
 server.server_close()
 """
 
+_WERKZEUG_SERVE = """
+from werkzeug.serving import make_server
+from tests.apps.static_files import app
+server = make_server("127.0.0.1", 0, app, threaded=True)
+print(f" * Running on http://127.0.0.1:{server.port}", flush=True)
+server.serve_forever()
+"""
+
 
 @pytest.fixture(scope="module", params=SERVER_KINDS)
 def server(request: pytest.FixtureRequest, static_root: Path) -> Iterator[LiveServer]:
@@ -129,8 +138,10 @@ def server(request: pytest.FixtureRequest, static_root: Path) -> Iterator[LiveSe
             "tests.apps.static_files:app",
         ]
         started = _start(command, r"Serving on (?P<url>http://127\.0\.0\.1:\d+)", env)
-    else:
+    elif kind == "wsgidev":
         started = _start([sys.executable, "-c", _WSGIDEV_SERVE], RUNNING_ON.pattern, env)
+    else:  # a project that swapped only the middleware import still runs Werkzeug's server
+        started = _start([sys.executable, "-c", _WERKZEUG_SERVE], RUNNING_ON.pattern, env)
     try:
         yield started
     finally:
