@@ -265,6 +265,8 @@ def _is_fresh(file: StaticFile) -> bool:
     identity = file.identity
     if identity.path is not None and stat_key(identity.path) != identity.key:
         return False
+    if not file.encoded:
+        return True
     return all(stat_key(v.path) == v.key for v in file.encoded.values() if v.path is not None)
 
 
