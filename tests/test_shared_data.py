@@ -237,6 +237,14 @@ def test_package_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert response.header("ETag") is not None
 
 
+def test_package_export_of_a_single_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_package(tmp_path, "sdm_single_file_pkg")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    app = SharedDataMiddleware(fallback, {"/robots.txt": ("sdm_single_file_pkg", "static/pkg.txt")})
+    assert call_app(app, "/robots.txt").body == b"from sdm_single_file_pkg"
+    assert is_fallback(call_app(app, "/robots.txt/x"))
+
+
 def test_namespace_package_export_searches_every_portion(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
