@@ -416,6 +416,15 @@ def test_a_body_that_is_not_a_form_is_refused(probe: Path, content_type: str, st
     assert response.code == status and not probe.exists()
 
 
+def test_a_body_with_too_many_fields_says_so(probe: Path) -> None:
+    debugger = make_debugger()
+    fields = {f"f{n}": "1" for n in range(40)}
+    fields.update(cmd=probe_code(probe), frm="7", s=debugger.secret)
+    response, data = send(debugger, fields, headers={"Cookie": login(debugger)})
+    assert response.code == 400 and "at most 16 form fields" in data["error"]
+    assert not probe.exists()
+
+
 def test_an_oversized_body_is_413() -> None:
     debugger = make_debugger()
     response, data = send(debugger, {"cmd": "x" * (2 * 1024 * 1024), "s": debugger.secret})

@@ -25,6 +25,7 @@ from wsgidev.debug.security import LOCKED_MESSAGE, DebuggerSecurity, Refusal
 
 # Code and completions are small; a bigger body is a mistake or an attack.
 MAX_BODY = 1024 * 1024
+MAX_FIELDS = 16
 MULTIPROCESS_MESSAGE = (
     "The console is unavailable under a multi-process server: the next request may reach another "
     "process, which does not have this traceback. Serve with threads (or one process) to use it."
@@ -211,11 +212,17 @@ def read_form(environ: WSGIEnvironment) -> dict[str, str]:
     else:
         raw = b""
     try:
-        fields = parse_qs(
-            raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=16
-        )
-    except (UnicodeDecodeError, ValueError):
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
         raise CommandError(400, "body", "The command body is not valid UTF-8 form data.") from None
+    try:
+        fields = parse_qs(
+            text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FIELDS
+        )
+    except ValueError:
+        raise CommandError(
+            400, "body", f"A debugger command has at most {MAX_FIELDS} form fields."
+        ) from None
     return {name: values[-1] for name, values in fields.items()}
 
 
