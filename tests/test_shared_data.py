@@ -287,6 +287,11 @@ def test_zipped_package_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert is_fallback(call_app(app, "/zip/.hidden"))
     assert is_fallback(call_app(app, "/zip/../__init__.py"))
     assert is_fallback(call_app(app, "/zip/missing.css"))
+    guarded = SharedDataMiddleware(
+        fallback, {"/zip": ("sdm_zipped_pkg", "static")}, index="index.html", disallow="sub/*"
+    )
+    assert is_fallback(call_app(guarded, "/zip/sub/"))
+    assert call_app(guarded, "/zip/z.css").code == 200
     sys.modules.pop("sdm_zipped_pkg", None)
 
 

@@ -278,12 +278,17 @@ class StaticFinder:
             index = self.options.index
             if index is None or not node.joinpath(index).is_file():
                 return None
+            if where.segments and self.options.is_disallowed(f"{where.relative}/{index}"):
+                return None
             if not where.wants_directory:
                 return REDIRECT
             node = node.joinpath(index)
         elif not node.is_file() or where.wants_directory:
             return None
-        data = node.read_bytes()
+        try:
+            data = node.read_bytes()
+        except OSError:
+            return None
         mtime = _resource_mtime(node, self._started)
         content_type = self.content_type(node.name)
         max_age = self._max_age(node.name)
