@@ -1047,3 +1047,20 @@ def test_the_request_log_never_shows_the_debuggers_fields(target: str, logged: s
     from wsgidev._http_log import redact_target
 
     assert redact_target(target) == logged
+
+
+def test_the_terminal_links_the_page_only_through_a_trusted_host(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Anyone reaching the port picks the Host header: a link to their site in the developer's
+    # terminal would lead to a look-alike page asking for the PIN.
+    app = debugged()
+    with caplog.at_level(logging.ERROR, logger="wsgidev"):
+        crash_page(app, headers={"Host": "pin-check.evil.example"}, SERVER_NAME="127.0.0.1")
+    (link,) = re.findall(r"\* Debugger page: (\S+)", caplog.text)
+    assert link.startswith("http://127.0.0.1/?__debugger__=yes&tb=")
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="wsgidev"):
+        crash_page(app, headers={"Host": "localhost:5000"})
+    (link,) = re.findall(r"\* Debugger page: (\S+)", caplog.text)
+    assert link.startswith("http://localhost:5000/?__debugger__=yes&tb=")

@@ -31,7 +31,7 @@ from ._store import FrameHandle, Retained, TracebackStore
 from ._text import json_view, plaintext_view
 from .model import build_traceback
 from .render import PageContext, render_page
-from .security import DebuggerSecurity, get_pin_and_cookie_name
+from .security import DebuggerSecurity, get_pin_and_cookie_name, host_is_trusted
 
 __all__ = ["DebuggedApplication", "FrameHandle", "get_pin_and_cookie_name"]
 
@@ -220,6 +220,10 @@ class DebuggedApplication:
             intro = f"Error after the response to {where} started; the response is cut short."
         else:
             intro = f"Error on {where}; answered with the debugger page."
+        if not host_is_trusted(environ.get("HTTP_HOST"), self.trusted_hosts):
+            # The client chose that Host: a terminal link to it could lead to a look-alike
+            # page asking for the PIN. Link through the server's own name instead.
+            page_url = self._page_url({**environ, "HTTP_HOST": ""}, retained.token)
         logger.error("%s\n%s * Debugger page: %s", intro, retained.traceback.plaintext, page_url)
 
     def _fallback_response(
