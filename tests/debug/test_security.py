@@ -81,7 +81,8 @@ class FakeDebugger:
 
 def make_debugger(**options: Any) -> FakeDebugger:
     evalex = options.pop("evalex", True)
-    debugger = FakeDebugger(DebuggerSecurity(sample_app, pin_logging=False, **options), evalex)
+    options.setdefault("pin_logging", False)
+    debugger = FakeDebugger(DebuggerSecurity(sample_app, **options), evalex)
     debugger.frames[7] = FakeFrame({"__name__": "app"}, {"x": 41}, {"PATH_INFO": "/boom"})
     return debugger
 
@@ -545,11 +546,21 @@ def test_pinauth_needs_the_secret() -> None:
 
 
 def test_printpin_prints_the_pin_again(caplog: pytest.LogCaptureFixture) -> None:
-    debugger = make_debugger()
+    debugger = make_debugger(pin_logging=True)
     with caplog.at_level(logging.INFO, logger="wsgidev"):
         response, data = send(debugger, {"cmd": "printpin", "s": debugger.secret})
     assert response.code == 200 and data == {"printed": True}
     assert f" * Debugger PIN: {debugger.security.pin}" in caplog.text
+
+
+def test_printpin_prints_nothing_when_pin_logging_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    # pin_logging=False means the PIN never goes to the log, whoever asks (as in Werkzeug).
+    debugger = make_debugger(pin_logging=False)
+    with caplog.at_level(logging.INFO, logger="wsgidev"):
+        response, data = send(debugger, {"cmd": "printpin", "s": debugger.secret})
+    assert response.code == 403 and data["reason"] == "pin-logging"
+    assert "pin_logging" in data["error"]
+    assert str(debugger.security.pin) not in caplog.text
 
 
 def test_printpin_by_get_or_without_the_secret_prints_nothing(

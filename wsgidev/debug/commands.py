@@ -30,6 +30,10 @@ MULTIPROCESS_MESSAGE = (
     "The console is unavailable under a multi-process server: the next request may reach another "
     "process, which does not have this traceback. Serve with threads (or one process) to use it."
 )
+PIN_LOGGING_OFF_MESSAGE = (
+    "The PIN is not printed: the debugger was started with pin_logging=False. Use the PIN you "
+    "set (WSGIDEV_DEBUG_PIN), or restart with PIN logging on."
+)
 EXPIRED_MESSAGE = "This traceback has expired (newer errors replaced it); reload the page."
 
 
@@ -261,7 +265,8 @@ def _dispatch(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplication:
     if cmd == "pinauth":
         return _pin_auth(security, environ, form.get("pin"))
     if cmd == "printpin":
-        security.log_pin()
+        if not security.log_pin():
+            raise CommandError(403, "pin-logging", PIN_LOGGING_OFF_MESSAGE)
         return json_response(200, {"printed": True})
     if not debugger.evalex:
         raise CommandError(403, "evalex", "The console is turned off (evalex=False).")

@@ -180,13 +180,19 @@ class DebuggerSecurity:
         else:
             logger.info(" * Debugger PIN: %s", self.pin)
 
-    def log_pin(self) -> None:
-        """``cmd=printpin``: print the PIN again where the developer started the server."""
+    def log_pin(self) -> bool:
+        """``cmd=printpin``: print the PIN again where the developer started the server.
+
+        False, printing nothing, when ``pin_logging`` is off: then the PIN never reaches a log.
+        """
+        if not self.pin_logging:
+            return False
         ensure_handler()
         if self.pin is None:
             logger.info(" * Debugger PIN disabled.")
         else:
             logger.info(" * Debugger PIN: %s", self.pin)
+        return True
 
     # -- request checks, in the order commands.py applies them
 
