@@ -150,6 +150,7 @@ def test_control_the_probe_runs_when_everything_is_right(probe: Path) -> None:
     assert response.code == 200, data
     assert probe.exists()
     assert response.header("Cache-Control") == "no-store"
+    assert response.header("Cross-Origin-Resource-Policy") == "same-origin"
 
 
 def test_a_frame_console_evaluates_in_the_frame_and_keeps_its_names() -> None:
@@ -614,6 +615,8 @@ def test_the_console_page_carries_the_secret_and_a_strict_csp() -> None:
     assert f"style-src 'nonce-{nonce}';" in csp and "'self'" not in csp.split("img-src")[0]
     assert page.count(f'nonce="{nonce}"') == 2 and "frame-ancestors 'none'" in csp
     assert response.header("X-Frame-Options") == "DENY"
+    assert response.header("Cross-Origin-Resource-Policy") == "same-origin"
+    assert response.header("Cross-Origin-Opener-Policy") == "same-origin"
     second = call_app(lambda env, sr: console_page(debugger, env)(env, sr), "/console")  # type: ignore[arg-type]
     assert nonce not in (second.header("Content-Security-Policy") or "")
 

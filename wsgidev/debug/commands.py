@@ -164,6 +164,7 @@ def json_response(
                 ("Content-Length", str(len(body))),
                 ("Cache-Control", "no-store"),
                 ("X-Content-Type-Options", "nosniff"),
+                ("Cross-Origin-Resource-Policy", "same-origin"),
                 *headers,
             ],
         )
@@ -375,6 +376,9 @@ def _html_response(
                 ("X-Content-Type-Options", "nosniff"),
                 ("X-Frame-Options", "DENY"),
                 ("Referrer-Policy", "no-referrer"),
+                # Another site may neither embed the page nor keep a handle on its window.
+                ("Cross-Origin-Resource-Policy", "same-origin"),
+                ("Cross-Origin-Opener-Policy", "same-origin"),
             ],
         )
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
