@@ -209,13 +209,23 @@ def test_https_with_keep_alive(mode: str, tls_files: tuple[str, str]) -> None:
     ):
         reply = client.get("/secure")
         assert json.loads(reply.body)["wsgi.url_scheme"] == "https"
-        if mode == "forking":
-            # A child's TLS state cannot be handed back to the parent: one request, then close.
-            assert reply.header("Connection") == "close"
-            return
         assert reply.header("Connection") is None
         client.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
         assert [json.loads(client.reply().body)["PATH_INFO"] for _ in range(2)] == ["/a", "/b"]
+        time.sleep(0.2)  # after a pause the same connection still carries the next request
+        assert json.loads(client.get("/c").body)["PATH_INFO"] == "/c"
+
+
+def test_a_forked_child_keeps_an_idle_tls_connection_only_briefly(
+    tls_files: tuple[str, str],
+) -> None:
+    context = server_context(tls_files)
+    with running(environ_app, "forking", ssl_context=context, keep_alive_timeout=0.3) as server:
+        with tls_client(server, tls_files) as client:
+            assert client.get("/").status == 200
+            assert client.is_closed(timeout=3)
+        with tls_client(server, tls_files) as client:  # the child's slot is free again
+            assert client.get("/").status == 200
 
 
 def test_sendfile_over_tls(tls_files: tuple[str, str], tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ class WSGIRequestHandler:
         self.request_version = head.version
         self.headers = head.headers
         self.environ: WSGIEnvironment | None = None
-        self.close_connection = not head.keep_alive or not connection.reusable
+        self.close_connection = not head.keep_alive
         self.body = RequestBody(
             connection.sock,
             connection.buffer,

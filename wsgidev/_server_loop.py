@@ -44,7 +44,6 @@ class Connection:
         "fd",
         "remote_addr",
         "remote_port",
-        "reusable",
         "scan",
         "sock",
         "state",
@@ -67,7 +66,6 @@ class Connection:
         self.deadline = deadline
         self.state: State = "read"
         self.tls = False
-        self.reusable = True
         self.watching = 0  # what the poller watches for: 0 nothing, 1 readable, 2 writable
 
 
@@ -332,9 +330,6 @@ class ConnectionLoop:
 
     def serve_connection(self, conn: Connection, head: RequestHead) -> Outcome:
         """Serve ``head`` and any pipelined requests after it (called by a runner)."""
-        if self.in_child and conn.tls:
-            # The child's TLS state diverges from the parent's copy: it cannot hand it back.
-            conn.reusable = False
         while True:
             # Only BaseWSGIServer is a ConnectionLoop; the handler sees the whole server.
             handler = self.handler_class(cast("BaseWSGIServer", self), conn, head)

@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from ._http import RequestHead
+from ._http import ClientDisconnected, HTTPError, RequestHead
+from ._http_io import recv_some, wait_ready
 from ._log import logger
 
 if TYPE_CHECKING:
     from ._server import BaseWSGIServer, Connection
 
 Outcome = Literal["keep", "close", "linger"]
+# How long a forked child waits for the next request on a TLS connection it cannot hand back.
+TLS_CHILD_IDLE = 2.0
 _OUTCOME_CODES: dict[bytes, Outcome] = {b"K": "keep", b"C": "close", b"L": "linger"}
 
 
@@ -175,6 +178,8 @@ class ForkRunner:
             self._server.in_child = True
             try:
                 outcome = self._server.serve_connection(conn, head)
+                if conn.tls:
+                    outcome = self._serve_tls_here(conn, outcome)
             except Exception:
                 logger.error("Error in the request handler:\n%s", traceback.format_exc())
                 outcome = "close"
@@ -188,6 +193,33 @@ class ForkRunner:
         finally:
             sys.stderr.flush()
             os._exit(status)
+
+    def _serve_tls_here(self, conn: Connection, outcome: Outcome) -> Outcome:  # pragma: no cover
+        """Keep a TLS connection in this child while its client keeps sending requests.
+
+        The child's TLS session state diverges from the parent's copy of the socket, so the
+        connection cannot go back to the parent's loop; it ends here after ``TLS_CHILD_IDLE``
+        seconds without a request (a bounded time the child's slot stays taken).
+        """
+        server = self._server
+        while outcome == "keep":
+            deadline = time.monotonic() + min(TLS_CHILD_IDLE, server.keep_alive_timeout)
+            head = None
+            try:
+                while head is None:
+                    if not conn.buffer:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0 or not wait_ready(conn.sock, False, remaining):
+                            return "close"
+                    data = recv_some(conn.sock, server.request_head_timeout)
+                    if not data:
+                        return "close"
+                    conn.buffer += data
+                    head = server.next_head(conn)
+            except (ClientDisconnected, HTTPError):
+                return "close"
+            outcome = server.serve_connection(conn, head)
+        return outcome
 
     def _on_pipe(self, fd: int) -> None:
         child = self._children[fd]
