@@ -725,12 +725,30 @@ def test_no_warning_on_loopback(caplog: pytest.LogCaptureFixture) -> None:
     assert "not loopback" not in caplog.text
 
 
-def test_secret_comparison_is_constant_time() -> None:
-    # hmac.compare_digest is the comparison; a smoke check that it is what decides.
-    sec = DebuggerSecurity(sample_app, pin_security=False)
-    assert security.check_secret(sec.secret, sec.secret) == "ok"
-    assert security.check_secret(sec.secret[:-1] + "0", sec.secret) in ("restarted", "wrong")
-    assert os.environ.get("WSGIDEV_DEBUG_PIN") is None
+def test_secret_pin_and_cookie_comparisons_are_constant_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Whatever decides must be hmac.compare_digest: a spy records what it compared.
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(security.hmac, "compare_digest", spy)
+    sec = DebuggerSecurity(sample_app, pin_logging=False)
+    last = "1" if sec.secret[-1] != "1" else "2"
+    assert sec.check_secret(sec.secret[:-1] + last) is not None
+    assert sec.check_secret(sec.secret) is None
+    assert sec.try_pin("000-000-000") == "wrong" and sec.try_pin(sec.pin or "") == "ok"
+    cookie = sec.pin_cookie({})[1].split(";", 1)[0]
+    assert sec.is_authenticated({"HTTP_COOKIE": cookie})
+    assert sec.is_authenticated({"HTTP_COOKIE": cookie[:-1] + "x"}) is False
+    secret, pin = sec.secret.encode(), (sec.pin or "").replace("-", "").encode()
+    assert sum(secret in pair for pair in compared) == 2
+    assert sum(pin in pair for pair in compared) == 2
+    assert len(compared) == 6  # secret twice, PIN twice, cookie signature twice
 
 
 # -- through the real DebuggedApplication ----------------------------------------------------
