@@ -138,6 +138,7 @@ def run_probe(
     if cookie:
         headers["Cookie"] = cookie
     fields = {"cmd": probe_code(probe), "frm": frame, "s": kwargs.pop("secret", debugger.secret)}
+    fields.update(kwargs.pop("fields", {}))
     return send(debugger, fields, headers=headers, **kwargs)
 
 
@@ -397,6 +398,24 @@ def test_a_multiprocess_server_explains_the_console_is_unavailable(probe: Path) 
     response, data = run_probe(debugger, probe, cookie, **{"wsgi.multiprocess": True})
     assert response.code == 409 and data["reason"] == "multiprocess"
     assert "another process" in data["error"]
+    assert not probe.exists()
+
+
+def test_under_several_processes_another_workers_secret_gets_the_real_reason(
+    probe: Path,
+) -> None:
+    # Each worker made its own secret; "the server restarted" would send the user reloading
+    # in vain, so a secret of this app from another process gets the multi-process answer.
+    page_worker, other_worker = make_debugger(), make_debugger()
+    multi = {"wsgi.multiprocess": True}
+    for cmd in (probe_code(probe), "printpin"):
+        response, data = run_probe(
+            other_worker, probe, None, secret=page_worker.secret, **multi, fields={"cmd": cmd}
+        )
+        assert response.code == 409 and data["reason"] == "multiprocess"
+    # A secret that is not this app's is still just wrong.
+    response, data = run_probe(other_worker, probe, None, secret="0" * 40, **multi)
+    assert response.code == 403 and data["reason"] == "secret"
     assert not probe.exists()
 
 

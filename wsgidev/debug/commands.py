@@ -259,6 +259,9 @@ def _dispatch(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplication:
     form = read_form(environ)
     refusal = security.check_secret(form.get("s"))
     if refusal is not None:
+        if refusal.reason == "restarted" and environ.get("wsgi.multiprocess"):
+            # Another worker of this app made the page: the real cause, which no reload fixes.
+            raise CommandError(409, "multiprocess", MULTIPROCESS_MESSAGE)
         raise CommandError.of(refusal)
     cmd = form.get("cmd", "")
     if environ.get("wsgi.multiprocess") and cmd != "printpin":
