@@ -1115,3 +1115,24 @@ def test_the_terminal_links_the_page_only_through_a_trusted_host(
         crash_page(app, headers={"Host": "localhost:5000"})
     (link,) = re.findall(r"\* Debugger page: (\S+)", caplog.text)
     assert link.startswith("http://localhost:5000/?__debugger__=yes&tb=")
+
+
+def test_the_error_log_cannot_be_steered_by_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    # The path is the client's: escape sequences (a hidden link, a cleared screen) and line
+    # breaks (a forged "Debugger page:" line) must reach the terminal as visible text.
+    def crash(environ: Any, start_response: Any) -> list[bytes]:
+        raise ValueError("bad input \x1b[2J")
+
+    from wsgidev.debug import DebuggedApplication
+
+    app = DebuggedApplication(crash, pin_logging=False)
+    path = "/a\x1b]8;;http://evil.example/\x1b\\click\n * Debugger page: http://evil.example/"
+    with caplog.at_level(logging.ERROR, logger="wsgidev"):
+        call_app(app, path, headers={"Accept": "text/html"}, QUERY_STRING="q=\x1b[2J\r")
+    (record,) = [r for r in caplog.records if "Debugger page" in r.getMessage()]
+    message = record.getMessage()
+    assert "\x1b" not in message and "\r" not in message
+    assert re.findall(r"^ \* Debugger page: (\S+)", message, re.M) == [
+        re.search(r"http://127\.0\.0\.1/\?__debugger__=yes&tb=\S+", message)[0]  # type: ignore[index]
+    ]
+    assert "\\x1b]8;;http://evil.example/" in message  # still there to read, as text

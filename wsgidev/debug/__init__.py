@@ -215,7 +215,12 @@ class DebuggedApplication:
         self, retained: Retained, environ: WSGIEnvironment, page_url: str, *, started: bool
     ) -> None:
         request = retained.traceback.request
-        where = f"{request.method} {request.url}" if request else "a request"
+        # The client wrote the URL: no escape sequence or line break of its reaches the terminal.
+        where = (
+            _terminal_text(f"{request.method} {request.url}", lines=False)
+            if request
+            else "a request"
+        )
         if started:
             intro = f"Error after the response to {where} started; the response is cut short."
         else:
@@ -224,7 +229,8 @@ class DebuggedApplication:
             # The client chose that Host: a terminal link to it could lead to a look-alike
             # page asking for the PIN. Link through the server's own name instead.
             page_url = self._page_url({**environ, "HTTP_HOST": ""}, retained.token)
-        logger.error("%s\n%s * Debugger page: %s", intro, retained.traceback.plaintext, page_url)
+        plaintext = _terminal_text(retained.traceback.plaintext, lines=True)
+        logger.error("%s\n%s * Debugger page: %s", intro, plaintext, page_url)
 
     def _fallback_response(
         self,
@@ -367,6 +373,17 @@ class _Page:
     def __init__(self, body: bytes, headers: list[tuple[str, str]]) -> None:
         self.body = body
         self.headers = headers
+
+
+# Control characters a terminal would act on, shown as ``\x1b`` instead; tab and newline kept
+# where lines are meant.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROLS_BUT_LINES = {c: v for c, v in _CONTROLS.items() if c not in (0x09, 0x0A)}
+
+
+def _terminal_text(text: str, *, lines: bool) -> str:
+    """``text`` safe to print: escape sequences become visible, line breaks too unless ``lines``."""
+    return text.translate(_CONTROLS_BUT_LINES if lines else _CONTROLS)
 
 
 def page_csp(nonce: str) -> str:
