@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from queue import SimpleQueue
@@ -159,7 +160,12 @@ class ForkRunner:
             self._waiting.append((conn, head))
             return
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns when a process with threads (the reloader's watcher, the app's
+            # own) forks. The child only serves this request and leaves with os._exit; logging
+            # re-creates its locks after fork, so the warning would only be noise per request.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork")
+            pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child; covered through its effects
             os.close(read_fd)
             self._child(conn, head, write_fd)
