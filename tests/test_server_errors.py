@@ -299,3 +299,17 @@ def test_request_handler_must_be_a_handler_class() -> None:
 
     with pytest.raises(TypeError, match="request_handler"):
         make_server("127.0.0.1", 0, hello, request_handler=object)  # type: ignore[arg-type]
+
+
+def test_a_body_longer_than_its_content_length_is_cut_and_the_connection_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Length", "4")])
+        return iter([b"12", b"345", b"678"])
+
+    with running(app) as server, Client.connect(server) as client:
+        reply = client.get("/")
+        assert reply.body == b"1234"
+        assert client.read_to_eof() == b""  # nothing past the announced length, then the close
+    assert "more bytes than its Content-Length" in caplog.text

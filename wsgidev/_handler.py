@@ -189,7 +189,7 @@ class WSGIRequestHandler:
         if self._length is not None:
             room = self._length - self.bytes_sent
             if length > room:
-                self._overrun(room)
+                self._overrun()
                 data, length = data[:room], room
             self._send(data)
         elif self._chunked:
@@ -298,7 +298,7 @@ class WSGIRequestHandler:
         size = len(first)
         length = self._length
         if length is not None and size > length:
-            self._overrun(length)
+            self._overrun()
             first, size = first[:length], length
         if self._chunked:
             self._send(b"".join((head, b"%x\r\n" % size, first, b"\r\n")))
@@ -374,7 +374,7 @@ class WSGIRequestHandler:
         left = (head.content_length or 0) - self.body.bytes_read
         return left <= DRAIN_LIMIT
 
-    def _overrun(self, room: int) -> None:
+    def _overrun(self) -> None:
         self.close_connection = True
         self.log_error("The app sent more bytes than its Content-Length; the excess was dropped")
 
