@@ -92,6 +92,26 @@ def test_a_slow_client_does_not_pin_the_only_worker() -> None:
             assert other.get("/").status == 200
 
 
+@pytest.mark.parametrize(("mode", "options"), [("base", {}), ("threaded", {"max_threads": 1})])
+def test_a_slow_upload_does_not_block_other_clients(mode: str, options: dict[str, Any]) -> None:
+    with running(echo_app, mode, **options) as server, Client.connect(server) as slow:
+        slow.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123")
+        time.sleep(0.1)
+        with Client.connect(server, timeout=2) as other:
+            started = time.monotonic()
+            assert other.get("/?none").status == 200
+            assert time.monotonic() - started < 1.0
+        slow.send(b"4567890")
+        assert slow.reply().body == b"1234567890"
+
+
+def test_a_body_that_never_arrives_gets_408() -> None:
+    with running(echo_app, body_timeout=0.3) as server, Client.connect(server) as client:
+        client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123")
+        assert client.reply().status == 408
+        assert client.is_closed()
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_pipelined_requests_are_answered_in_order(mode: str) -> None:
     with running(environ_app, mode) as server, Client.connect(server) as client:

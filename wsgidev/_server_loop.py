@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from ._server import BaseWSGIServer
     from ._types import WSGIApplication
 
-State = Literal["handshake", "read", "busy", "linger"]
+State = Literal["handshake", "read", "body", "busy", "linger"]
 RECV_SIZE = 64 * 1024
+# Request bodies up to this size are received by the loop before the request is dispatched.
+PREREAD_LIMIT = 256 * 1024
 _TLS_RECORD_HANDSHAKE = 0x16
 
 
@@ -42,6 +44,7 @@ class Connection:
         "buffer",
         "deadline",
         "fd",
+        "head",
         "remote_addr",
         "remote_port",
         "scan",
@@ -65,6 +68,7 @@ class Connection:
         self.scan = 0
         self.deadline = deadline
         self.state: State = "read"
+        self.head: RequestHead | None = None  # parsed while its body is still arriving
         self.tls = False
         self.watching = 0  # what the poller watches for: 0 nothing, 1 readable, 2 writable
 
@@ -180,6 +184,8 @@ class ConnectionLoop:
             self._read(conn)
         elif state == "handshake":
             self._handshake(conn)
+        elif state == "body":
+            self._read_body(conn)
         elif state == "linger":
             self._linger_read(conn)
 
@@ -211,7 +217,8 @@ class ConnectionLoop:
         conn.deadline = time.monotonic() + self.keep_alive_timeout
         self._read(conn)
 
-    def _read(self, conn: Connection) -> None:
+    def _receive(self, conn: Connection) -> bytes | None:
+        """Bytes that arrived on ``conn``; None when there are none yet or it was closed."""
         sock = conn.sock
         try:
             data = sock.recv(RECV_SIZE)
@@ -221,15 +228,21 @@ class ConnectionLoop:
                     data += sock.recv(pending)
         except (BlockingIOError, ssl.SSLWantReadError):
             self._watch(conn)
-            return
+            return None
         except ssl.SSLWantWriteError:
             self._watch(conn, write=True)
-            return
+            return None
         except OSError:
             self.close_connection(conn)
-            return
+            return None
         if not data:
             self.close_connection(conn)
+            return None
+        return data
+
+    def _read(self, conn: Connection) -> None:
+        data = self._receive(conn)
+        if data is None:
             return
         buffer = conn.buffer
         if not buffer:
@@ -246,6 +259,28 @@ class ConnectionLoop:
         if head is None:
             self._watch(conn)
             return
+        length = head.content_length
+        if length and not head.expect_continue and len(buffer) < length <= PREREAD_LIMIT:
+            # A small body is waited for here, so a slow uploader never holds a worker (or, in
+            # the base server, every other client) while the app reads it.
+            conn.head = head
+            conn.state = "body"
+            conn.deadline = time.monotonic() + self.body_timeout
+            self._watch(conn)
+            return
+        self.dispatch(conn, head)
+
+    def _read_body(self, conn: Connection) -> None:
+        data = self._receive(conn)
+        if data is None:
+            return
+        conn.buffer += data
+        head = conn.head
+        assert head is not None and head.content_length is not None
+        if len(conn.buffer) < head.content_length:
+            self._watch(conn)
+            return
+        conn.head = None
         self.dispatch(conn, head)
 
     def dispatch(self, conn: Connection, head: RequestHead) -> None:
@@ -257,9 +292,11 @@ class ConnectionLoop:
         head, conn.scan = read_head(conn.buffer, conn.scan)
         return head
 
-    def _reject(self, conn: Connection, error: HTTPError) -> None:
-        line = bytes(conn.buffer[: conn.buffer.find(b"\n")]).rstrip(b"\r")[:200]
-        log_rejected(conn.remote_addr, line.decode("latin-1"), error)
+    def _reject(self, conn: Connection, error: HTTPError, request_line: str | None = None) -> None:
+        if request_line is None:
+            line = bytes(conn.buffer[: conn.buffer.find(b"\n")]).rstrip(b"\r")[:200]
+            request_line = line.decode("latin-1")
+        log_rejected(conn.remote_addr, request_line, error)
         with contextlib.suppress(OSError):
             conn.sock.send(error_response(error.status, error.reason, error.detail))
         self._linger(conn)
@@ -311,6 +348,9 @@ class ConnectionLoop:
                 continue
             if conn.state == "read" and conn.buffer:
                 self._reject(conn, HTTPError(408, "the request head did not arrive in time"))
+            elif conn.state == "body" and conn.head is not None:
+                error = HTTPError(408, "the request body did not arrive in time")
+                self._reject(conn, error, conn.head.request_line)
             else:
                 if conn.state == "handshake":
                     logger.info("%s: TLS handshake timed out", conn.remote_addr)
