@@ -1136,3 +1136,32 @@ def test_the_error_log_cannot_be_steered_by_the_request(caplog: pytest.LogCaptur
         re.search(r"http://127\.0\.0\.1/\?__debugger__=yes&tb=\S+", message)[0]  # type: ignore[index]
     ]
     assert "\\x1b]8;;http://evil.example/" in message  # still there to read, as text
+
+
+# -- the traceback page shows the app's text as text -------------------------------------------
+
+
+class _MarkupError(Exception):
+    def __str__(self) -> str:
+        from markupsafe import Markup
+
+        return Markup('<img src="x" id="injected">')  # str() may return a str subclass
+
+
+@pytest.mark.parametrize("where", ["message", "note"])
+def test_markup_in_an_exception_is_shown_as_text_on_the_page(where: str) -> None:
+    # markupsafe trusts a value's __html__: the app's "safe" HTML must not become the page's.
+    from markupsafe import Markup
+
+    from wsgidev.debug import DebuggedApplication
+
+    def crash(environ: Any, start_response: Any) -> list[bytes]:
+        if where == "message":
+            raise _MarkupError()
+        error = ValueError("plain")
+        error.add_note(Markup('<img src="x" id="injected">'))
+        raise error
+
+    page = crash_page(DebuggedApplication(crash, evalex=True, pin_logging=False)).body.decode()
+    assert 'id="injected"' not in page
+    assert "&lt;img src=&#34;x&#34; id=&#34;injected&#34;&gt;" in page

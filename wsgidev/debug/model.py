@@ -383,7 +383,9 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
         return str(exc.msg)
     try:
-        return str(exc)
+        # str() may return a str subclass such as markupsafe.Markup, whose __html__ the page's
+        # escaping would trust; str.__str__ makes it plain text.
+        return str.__str__(str(exc))
     except Exception:  # Python prints the same placeholder when str() fails
         return "<exception str() failed>"
 
@@ -395,7 +397,7 @@ def _notes(exc: BaseException) -> tuple[str, ...]:
     out = []
     for note in notes:
         if isinstance(note, str):
-            out.append(note)
+            out.append(str.__str__(note))  # plain text, as in _message
         else:
             out.append(safe_repr(note)[0])
     return tuple(out)
