@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -231,3 +231,41 @@ def test_a_client_that_hangs_up_stops_the_stream(server: LiveServer, tmp_path: P
     # One line about the disconnect, no traceback, and the server keeps serving.
     assert requests.get(server.url + "/", timeout=10).status_code == 200
     assert "Traceback" not in "".join(server.lines[lines_before:])
+
+
+def test_the_same_app_under_forked_processes(
+    live_server: Callable[..., LiveServer], site: StaticTree
+) -> None:
+    forked = live_server(
+        "flask_app", "--processes", "2", "--debugger", "--static", f"/assets={site.root}"
+    )
+    with requests.Session() as session:
+        assert session.get(forked.url + "/items/3", timeout=10).json()["id"] == 3
+        upload = session.post(
+            forked.url + "/upload", files={"blob": ("blob.bin", site.blob)}, timeout=20
+        )
+        assert upload.json()["files"]["blob"]["sha256"] == hashlib.sha256(site.blob).hexdigest()
+        lines = list(
+            session.get(
+                forked.url + "/stream", params={"count": 3}, stream=True, timeout=10
+            ).iter_lines()
+        )
+        assert lines == [b"line 0 of 3", b"line 1 of 3", b"line 2 of 3"]
+        assert session.get(forked.url + "/assets/hello.txt", timeout=10).content == site.text
+
+        page = session.get(forked.url + "/orders/9/charge", headers=BROWSER_HEADERS, timeout=10)
+        html = assert_traceback_page(page, "ValueError", "charge_order")
+        body = body_attributes(html)
+        assert body.get("data-multiprocess") == "true"
+        fetch_assets(session, page.url, html)
+        answer = session.post(
+            forked.url + "/orders/9/charge?__debugger__=yes",
+            data={
+                "cmd": "order_id",
+                "frm": frame_id_of(html, "charge_order"),
+                "s": body.get("data-secret") or "",
+            },
+            headers={"Origin": forked.url},
+            timeout=10,
+        )
+        assert (answer.status_code, answer.json()["reason"]) == (409, "multiprocess")
