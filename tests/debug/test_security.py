@@ -1148,18 +1148,35 @@ class _MarkupError(Exception):
         return Markup('<img src="x" id="injected">')  # str() may return a str subclass
 
 
-@pytest.mark.parametrize("where", ["message", "note"])
+@pytest.mark.parametrize(
+    "where", ["message", "note", "syntax_text", "type_name", "local_name", "filename"]
+)
 def test_markup_in_an_exception_is_shown_as_text_on_the_page(where: str) -> None:
     # markupsafe trusts a value's __html__: the app's "safe" HTML must not become the page's.
     from markupsafe import Markup
 
     from wsgidev.debug import DebuggedApplication
 
+    hostile = Markup('<img src="x" id="injected">')
+
     def crash(environ: Any, start_response: Any) -> list[bytes]:
         if where == "message":
             raise _MarkupError()
+        if where == "syntax_text":
+            raise SyntaxError("bad", ("app.py", 1, 2, hostile))
+        if where == "type_name":
+            kind = type("Oops", (Exception,), {})
+            kind.__qualname__ = hostile
+            raise kind("plain")
+        if where == "local_name":
+            namespace: dict[str, Any] = {}
+            exec(compile("def f():\n    raise ValueError('plain')\n", "app.py", "exec"), namespace)
+            frame_locals = {hostile: 1}
+            exec("f()", namespace, frame_locals)
+        if where == "filename":
+            exec(compile("raise ValueError('plain')", hostile, "exec"), {})
         error = ValueError("plain")
-        error.add_note(Markup('<img src="x" id="injected">'))
+        error.add_note(hostile)
         raise error
 
     page = crash_page(DebuggedApplication(crash, evalex=True, pin_logging=False)).body.decode()

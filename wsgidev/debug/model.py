@@ -288,9 +288,9 @@ class _Builder:
         source = source_excerpt(frame, lineno)
         return Frame(
             id=frame_id,
-            filename=code.co_filename,
+            filename=plain_text(code.co_filename),
             lineno=lineno,
-            function=getattr(code, "co_qualname", code.co_name),
+            function=plain_text(getattr(code, "co_qualname", code.co_name)),
             kind="library" if is_library_file(code.co_filename) else "app",
             source=source,
             columns=failing_columns(code, lasti, lineno, source),
@@ -305,7 +305,7 @@ class _Builder:
             return (), 0
         at_module_level = frame.f_code.co_name == "<module>"
         names = [
-            name
+            plain_text(name)
             for name in namespace
             if isinstance(name, str)
             and name != "__traceback_hide__"
@@ -374,18 +374,26 @@ def collapse_repeats(keys: list[tuple[CodeType, int]]) -> list[int | Repeat]:
 def exception_type_name(kind: type[BaseException]) -> str:
     """The type as Python prints it: ``KeyError``, ``mypkg.errors.Oops``."""
     module = kind.__module__
+    name = plain_text(kind.__qualname__)
     if module in ("__main__", "builtins"):
-        return kind.__qualname__
-    return f"{module if isinstance(module, str) else '<unknown>'}.{kind.__qualname__}"
+        return name
+    return f"{plain_text(module) if isinstance(module, str) else '<unknown>'}.{name}"
+
+
+def plain_text(value: str) -> str:
+    """``value`` as an exact ``str``.
+
+    App-supplied text may be a str subclass such as ``markupsafe.Markup``, whose ``__html__`` the
+    page's escaping would trust; ``str.__str__`` drops the subclass, so it is escaped as text.
+    """
+    return str.__str__(value)
 
 
 def _message(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
-        return str(exc.msg)
+        return plain_text(str(exc.msg))
     try:
-        # str() may return a str subclass such as markupsafe.Markup, whose __html__ the page's
-        # escaping would trust; str.__str__ makes it plain text.
-        return str.__str__(str(exc))
+        return plain_text(str(exc))
     except Exception:  # Python prints the same placeholder when str() fails
         return "<exception str() failed>"
 
@@ -397,7 +405,7 @@ def _notes(exc: BaseException) -> tuple[str, ...]:
     out = []
     for note in notes:
         if isinstance(note, str):
-            out.append(str.__str__(note))  # plain text, as in _message
+            out.append(plain_text(note))
         else:
             out.append(safe_repr(note)[0])
     return tuple(out)
@@ -407,9 +415,9 @@ def _syntax(exc: BaseException) -> SyntaxDetail | None:
     if not isinstance(exc, SyntaxError):
         return None
     return SyntaxDetail(
-        filename=str(exc.filename or "<string>"),
+        filename=plain_text(str(exc.filename or "<string>")),
         lineno=exc.lineno,
-        text=(exc.text or "").rstrip("\r\n"),
+        text=plain_text(exc.text or "").rstrip("\r\n"),
         offset=exc.offset,
         end_offset=getattr(exc, "end_offset", None),
     )
