@@ -442,3 +442,39 @@ def test_readline_and_iteration_over_a_chunked_body() -> None:
     assert body.readline() == b"\n"
     assert list(body) == [b"bb\n", b"c\n", b"d"]
     assert body.readline() == b""
+
+
+def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [body]
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Any:
+    with running(echo, "threaded") as server:
+        yield server
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.binary(max_size=3000),
+    cuts=st.lists(st.integers(min_value=1, max_value=700), max_size=12),
+)
+def test_any_chunking_of_a_body_round_trips(echo_server: Any, body: bytes, cuts: list[int]) -> None:
+    chunks, rest = [], body
+    for size in cuts:
+        if not rest:
+            break
+        chunks.append(rest[:size])
+        rest = rest[size:]
+    if rest:
+        chunks.append(rest)
+    wire = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    with Client.connect(echo_server) as client:
+        client.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + wire)
+        reply = client.reply()
+        assert reply.body == body
+        assert client.get("/").status == 200  # the framing ended exactly where it should
