@@ -80,6 +80,9 @@ class Project:
             "RELOAD_TEST_OPTIONS": json.dumps(options),
         }
         full_env.pop("WSGIDEV_RELOADER_TYPE", None)
+        # With bytecode caching, as developers run: a same-size edit within the second its
+        # .pyc was written must not bring the old code back.
+        full_env.pop("PYTHONDONTWRITEBYTECODE", None)
         full_env.update(env or {})
         proc = subprocess.Popen(
             command,
@@ -163,6 +166,14 @@ def test_an_edit_is_served_by_new_code(project: Project, backend: str) -> None:
     server.wait_for(rf" \* Detected change in '{project.root / 'views.py'}', reloading")
     assert server.log.count(f" * Restarting with {backend}") >= 2
     assert server.log.count(" * Running on") == 1  # the supervisor announces once
+
+
+def test_same_size_edits_in_quick_succession_are_never_served_stale(project: Project) -> None:
+    project.start(reloader_type="watchfiles" if "watchfiles" in available_watchers() else "stat")
+    project.child_pid()
+    for version in range(31, 36):  # same length each time, several saves within a second
+        project.write("views.py", f"VERSION = {version}\n")
+        project.wait_for_body(lambda s, b, v=version: b.startswith(f"{v} "))  # type: ignore[misc]
 
 
 def test_the_environment_variable_chooses_the_watcher(project: Project) -> None:

@@ -9,6 +9,7 @@ the socket's backlog. Watching and serving happen in the child (_reloader_child)
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import select
@@ -165,6 +166,19 @@ def interpreter_flags() -> list[str]:
         subprocess, "_args_from_interpreter_flags", None
     )
     return helper() if helper is not None else []
+
+
+def forget_bytecode(path: str) -> None:
+    """Delete the cached bytecode of a changed ``.py`` file before the restart imports it.
+
+    A ``.pyc`` is trusted when the source's size and whole-second mtime match: a same-size edit
+    saved within the second the cache was written would otherwise bring back the old code.
+    """
+    if not path.endswith(".py"):
+        return
+    for level in ("", 1, 2):
+        with contextlib.suppress(OSError, ValueError, NotImplementedError):
+            os.unlink(importlib.util.cache_from_source(path, optimization=level))
 
 
 def describe_exit(returncode: int) -> str:
@@ -438,6 +452,7 @@ class Supervisor:
                 watcher.close()
             if path is not None:
                 logger.info(" * Detected change in '%s', reloading", path)
+                forget_bytecode(path)
                 self._wake(_RELOAD)
 
         thread = threading.Thread(target=watch, name="wsgidev-watch-crashed", daemon=True)

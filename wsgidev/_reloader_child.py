@@ -33,6 +33,7 @@ from ._reloader import (
     TARGET_ENV,
     ReloaderOptions,
     Target,
+    forget_bytecode,
     interpreter_flags,
 )
 from ._types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -163,6 +164,7 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
             watcher.close()
         if path is not None:
             logger.info(" * Detected change in '%s', reloading", path)
+            _forget_fresh_bytecode(scope, path)
             request_restart()
 
     def on_sighup(signum: int, frame: FrameType | None) -> None:
@@ -191,6 +193,16 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
     if restart.is_set() and not stopping.is_set():
         server.server_close()
         sys.exit(RESTART_EXIT_CODE)
+
+
+def _forget_fresh_bytecode(scope: WatchScope, changed: str) -> None:
+    """Drop the ``.pyc`` of every module saved in the last seconds (a burst saves several)."""
+    recent = time.time() - 2.0  # bytecode caches compare whole-second mtimes
+    forget_bytecode(changed)
+    for path in scope.module_files:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_mtime > recent:
+                forget_bytecode(path)
 
 
 def _saved_since_start(scope: WatchScope) -> str | None:
