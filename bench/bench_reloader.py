@@ -227,7 +227,9 @@ def run_round(candidate: str, root: Path, saves: int, idle: float, counter: list
                 time.sleep(random.uniform(0.3, 1.3))
                 counter[0] += 1
                 if kind == "hot":  # views.py, saved a moment ago: the file being edited
-                    path, code = project / "views.py", f"TEXT = 'v{counter[0]}'\n"
+                    # Each text has a new length: Werkzeug would otherwise load a stale .pyc
+                    # for a same-size edit within the second (wsgidev drops it).
+                    path, code = project / "views.py", f"TEXT = {_text(counter[0])!r}\n"
                 else:  # a module untouched for a day
                     path = project / "pkg" / f"mod{counter[0] % MODULES:04d}.py"
                     code = f"NAME = {counter[0]}\n"
@@ -281,6 +283,10 @@ def main() -> None:
         cold = [x for run in runs for x in run.cold]
         cpu = statistics.median(run.idle_cpu for run in runs)
         print(f"| {candidate} | {_median(hot)} | {_median(cold)} | {cpu:.2f} |")
+
+
+def _text(n: int) -> str:
+    return f"v{n}" + "x" * (n % 7)
 
 
 def _ms(values: list[float | None]) -> str:
