@@ -519,3 +519,18 @@ def test_a_body_the_app_chunked_itself_passes_through_as_werkzeug_does() -> None
         assert (reply.body, reply.complete) == (b"abc", True)
         assert reply.all("Transfer-Encoding") == ["chunked"]
         assert client.get("/").body == b"abc"  # the connection stays usable
+
+
+def test_a_saturated_thread_pool_queues_requests_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with running(environ_app, "threaded", max_threads=2) as server:
+        clients = [Client.connect(server) for _ in range(3)]
+        try:
+            for c in clients:
+                c.send(b"GET /sleep?0.3 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert [c.reply().status for c in clients] == [200, 200, 200]
+        finally:
+            for c in clients:
+                c.close()
+    assert "All 2 worker threads are busy" in caplog.text

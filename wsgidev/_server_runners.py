@@ -90,6 +90,7 @@ class ThreadRunner:
         self._queue: SimpleQueue[tuple[Connection, RequestHead] | None] = SimpleQueue()
         self._threads = 0
         self._active = 0
+        self._warned = False
         self._cond = threading.Condition()
 
     def submit(self, conn: Connection, head: RequestHead) -> None:
@@ -98,6 +99,16 @@ class ThreadRunner:
             spawn = self._active > self._threads and self._threads < self._max
             if spawn:
                 self._threads += 1
+            saturated = self._active > self._max and not self._warned
+            if saturated:
+                self._warned = True
+        if saturated:
+            # Long-lived responses (streams, long polls) can take every thread; say so once.
+            logger.warning(
+                " * All %d worker threads are busy; new requests wait for one "
+                "(raise ThreadedWSGIServer.max_threads for more)",
+                self._max,
+            )
         if spawn:
             name = f"wsgidev-worker-{self._threads}"
             threading.Thread(target=self._work, name=name, daemon=True).start()
