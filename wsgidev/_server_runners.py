@@ -165,9 +165,15 @@ class ForkRunner:
         self._max = processes
         self._children: dict[int, _Child] = {}
         self._waiting: deque[tuple[Connection, RequestHead]] = deque()
+        self._warned = False
 
     def submit(self, conn: Connection, head: RequestHead) -> None:
         if len(self._children) >= self._max:
+            if not self._waiting and not self._warned:
+                self._warned = True
+                logger.warning(
+                    " * All %d worker processes are busy; new requests wait for one", self._max
+                )
             self._waiting.append((conn, head))
             return
         read_fd, write_fd = os.pipe()
