@@ -125,13 +125,19 @@ def get(port: int) -> tuple[str, str] | None:
         conn.close()
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of the given processes, from /proc (Linux)."""
+def cpu_seconds(supervisor: int) -> float:
+    """CPU time of ``supervisor`` and its children, reaped ones included (Linux /proc).
+
+    A child that exits during the measurement moves its time into the supervisor's cutime and
+    cstime, so restarts neither hide nor double-count CPU.
+    """
     total = 0
-    for pid in pids:
+    for pid in [supervisor, *children_of(supervisor)]:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
+            if pid == supervisor:
+                total += int(fields[13]) + int(fields[14])
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -170,8 +176,9 @@ class Server:
                 raise RuntimeError(f"server on {self.port} never answered {text!r}")
             time.sleep(0.05)
 
-    def pids(self) -> list[int]:
-        return [self.proc.pid, *children_of(self.proc.pid)]
+    def supervisor_pid(self) -> int:
+        """The Python process under ``taskset`` (taskset execs it, so the pid is the same)."""
+        return self.proc.pid
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -218,10 +225,10 @@ def run_round(candidate: str, root: Path, saves: int, idle: float, counter: list
     try:
         server.wait_ready(text)
         time.sleep(2.0)  # let the watcher finish its start before measuring
-        pids = server.pids()
-        before = cpu_seconds(pids)
+        supervisor = server.supervisor_pid()
+        before = cpu_seconds(supervisor)
         time.sleep(idle)
-        sample.idle_cpu = (cpu_seconds(pids) - before) / idle * 100
+        sample.idle_cpu = (cpu_seconds(supervisor) - before) / idle * 100
         for kind in ("hot", "cold"):
             for _ in range(saves):
                 time.sleep(random.uniform(0.3, 1.3))
@@ -233,11 +240,10 @@ def run_round(candidate: str, root: Path, saves: int, idle: float, counter: list
                 else:  # a module untouched for a day
                     path = project / "pkg" / f"mod{counter[0] % MODULES:04d}.py"
                     code = f"NAME = {counter[0]}\n"
-                latency = measure_reload(
-                    server, path, text if kind == "cold" else f"v{counter[0]}", code
-                )
+                expected = text if kind == "cold" else _text(counter[0])
+                latency = measure_reload(server, path, expected, code)
                 if kind == "hot" and latency is not None:
-                    text = f"v{counter[0]}"
+                    text = expected
                 getattr(sample, kind).append(latency)
                 if latency is None:
                     break  # it does not reload: later saves would not either
