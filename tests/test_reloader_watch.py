@@ -207,6 +207,37 @@ def test_a_module_imported_after_the_start_is_watched(
     assert running.changed(REPORT_WITHIN) == str(outside / "late.py")
 
 
+@pytest.mark.parametrize("name", ["watchfiles", "watchdog"])
+def test_a_file_written_all_the_time_does_not_hold_back_a_change(
+    project: Path, name: WatcherName
+) -> None:
+    if name not in available_watchers():
+        pytest.skip(f"{name} is not installed (pip install 'wsgidev[watch]')")
+    running = Running(name, _scope(project))
+    stop = threading.Event()
+
+    def churn() -> None:  # a request log or a SQLite database inside the project
+        with open(project / "app.log", "a") as log:
+            for _ in range(1000):
+                if stop.wait(0.005):
+                    return
+                log.write("GET / 200\n")
+                log.flush()
+
+    writer = threading.Thread(target=churn)
+    writer.start()
+    try:
+        time.sleep(0.2)
+        started = time.monotonic()
+        (project / "pkg" / "views.py").write_text("VERSION = 7\n")
+        assert running.changed(REPORT_WITHIN) == str(project / "pkg" / "views.py")
+        assert time.monotonic() - started < 0.8
+    finally:
+        stop.set()
+        writer.join(10)
+        running.close()
+
+
 def test_stat_polls_a_recently_saved_file_faster_than_its_interval(project: Path) -> None:
     options = WatchOptions(interval=30, project_dirs=(str(project),))
     running = Running("stat", WatchScope(options, modules={}))

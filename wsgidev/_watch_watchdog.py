@@ -30,7 +30,7 @@ from ._watch import (
 
 # Wait for this much quiet after the first event so a burst of saves gives one restart.
 QUIET_SECONDS = 0.05
-MAX_SETTLE_SECONDS = 1.0
+MAX_SETTLE_SECONDS = 0.3
 # How deep a project tree is split into flat watches to step around node_modules and the like.
 MAX_SPLIT_DEPTH = 4
 # Reads (opened, closed_no_write) are not changes.
@@ -127,13 +127,17 @@ class WatchdogWatcher:
         return None
 
     def _settle(self) -> None:
-        """Swallow the rest of a burst of saves: wait until QUIET_SECONDS pass without events."""
+        """Swallow the rest of a burst of saves: wait until QUIET_SECONDS pass without another
+        relevant event (a log file or database written on every request does not count)."""
         deadline = time.monotonic() + MAX_SETTLE_SECONDS
-        while time.monotonic() < deadline:
+        quiet_until = time.monotonic() + QUIET_SECONDS
+        while (remaining := min(deadline, quiet_until) - time.monotonic()) > 0:
             try:
-                self._events.get(timeout=QUIET_SECONDS)
+                event = self._events.get(timeout=remaining)
             except queue.Empty:
                 return
+            if self._judge(event) is not None:
+                quiet_until = time.monotonic() + QUIET_SECONDS
 
     def close(self) -> None:
         self._observer.stop()

@@ -23,6 +23,9 @@ from ._watch import (
 
 # Wait for this much quiet after the first event so a burst of saves gives one restart.
 QUIET_MS = 50
+# ...but never longer than this: files written all the time (a log, a SQLite database in the
+# project) would otherwise hold back every restart for watchfiles' default 1.6 s.
+MAX_SETTLE_MS = 300
 
 
 class WatchfilesWatcher:
@@ -38,6 +41,7 @@ class WatchfilesWatcher:
                 *sorted(self._dirs),
                 watch_filter=None,
                 step=QUIET_MS,
+                debounce=MAX_SETTLE_MS,
                 stop_event=stop,
                 rust_timeout=int(MODULE_CHECK_SECONDS * 1000),
                 yield_on_timeout=True,
