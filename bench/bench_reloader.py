@@ -158,7 +158,9 @@ class Server:
         env = {**os.environ, "PYTHONPATH": str(site)}
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # as most developers run: .pyc files reused
         env.pop("WSGIDEV_RELOADER_TYPE", None)
-        self.log = open(project / f"{candidate}.log", "ab")  # noqa: SIM115  (closed in stop)
+        # The log goes beside the project, not in it: a file written on every request is a
+        # case of its own (see tests/test_reloader_watch.py), not what is measured here.
+        self.log = open(project.parent / f"{candidate}.log", "ab")  # noqa: SIM115  (closed in stop)
         self.proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, sys.executable, "app.py", candidate, str(self.port)],
             cwd=project,
