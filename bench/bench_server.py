@@ -16,7 +16,10 @@ group from /proc: the steadiest number on a shared machine, and the one that sho
 
 Scenarios: hello world with keep-alive (wrk), hello world with a new connection per request
 (ab, which wrk cannot do), a streamed response of 16 x 1 KiB chunks without Content-Length
-(chunked under HTTP/1.1; wrk) and a 50 MiB file through ``wsgi.file_wrapper`` (wrk).
+(chunked under HTTP/1.1; wrk) and a 50 MiB file through ``wsgi.file_wrapper``, loaded once by
+wrk and once by a small keep-alive client that drops bodies in the kernel (MSG_TRUNC): wrk
+copies every byte, which on one core caps it near the loopback copy speed, below what a
+sendfile server delivers.
 The ceiling is a bare epoll keep-alive loop that answers every request with a fixed response
 (no WSGI, no parsing beyond finding the end of the head); it only takes part in the hello runs.
 """
@@ -36,11 +39,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from wsgiref.util import FileWrapper
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,13 +61,19 @@ SERVERS = (
     "bare-loop",
 )
 BASELINE = "werkzeug-threaded"
-SCENARIOS = ("hello-ka", "hello-close", "stream", "file-50MiB")
+SCENARIOS = ("hello-ka", "hello-close", "stream", "file-50MiB", "file-50MiB-discard")
 HELLO = b"Hello, World!"
 STREAM_CHUNKS = 16
 FILE_SIZE = 50 * 1024 * 1024
 FILE_ENV = "BENCH_SERVER_FILE"
 SERVER_CPU, LOAD_CPU = "0", "1"
-CONNECTIONS = {"hello-ka": 8, "hello-close": 8, "stream": 8, "file-50MiB": 2}
+CONNECTIONS = {
+    "hello-ka": 8,
+    "hello-close": 8,
+    "stream": 8,
+    "file-50MiB": 2,
+    "file-50MiB-discard": 2,
+}
 # gthread's and waitress's worker threads; wsgidev and Werkzeug use their own defaults.
 WORKER_THREADS = 8
 
@@ -349,6 +360,76 @@ def ab(url: str, duration: float, connections: int) -> Load:
     return Load(float(requests[1]), float(p99[1]), float(done[1]))
 
 
+def discard_client(url: str, duration: float, connections: int) -> None:
+    """Fetch ``url`` over keep-alive connections for ``duration`` s, dropping each body in the
+    kernel (``recv`` with MSG_TRUNC: no copy to user space), and print ``MB/s p99_ms GB``.
+
+    wrk copies and parses every byte it receives, so on one core it is the limit for a large
+    file long before a sendfile server is; this client costs almost nothing per byte.
+    """
+    target = urlsplit(url)
+    request = f"GET {target.path} HTTP/1.1\r\nHost: {target.netloc}\r\n\r\n".encode()
+    received = [0] * connections
+    latencies: list[float] = []
+    deadline = time.monotonic() + duration
+
+    def fetch_one(sock: socket.socket, index: int) -> bool:
+        """One request; returns whether the server keeps the connection open."""
+        sock.sendall(request)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            byte = sock.recv(1)  # the head is tiny; reading it bytewise keeps the body untouched
+            if not byte or len(head) > 65536:
+                raise ConnectionError("the server closed or sent no end of head")
+            head += byte
+        fields = head.lower().split(b"\r\n")
+        length = next(int(f.split(b":", 1)[1]) for f in fields if f.startswith(b"content-length:"))
+        while length > 0:
+            got = len(sock.recv(min(length, 1 << 22), socket.MSG_TRUNC))
+            if got == 0:
+                raise ConnectionError("the server closed mid-body")
+            length -= got
+            received[index] += got
+        return b"connection: close" not in fields and not fields[0].endswith(b"1.0")
+
+    def worker(index: int) -> None:
+        sock: socket.socket | None = None
+        while time.monotonic() < deadline:
+            if sock is None:
+                sock = socket.create_connection((target.hostname, target.port), timeout=10)
+            started = time.monotonic()
+            keep = fetch_one(sock, index)
+            latencies.append(time.monotonic() - started)
+            if not keep:
+                sock.close()
+                sock = None
+        if sock is not None:
+            sock.close()
+
+    begin = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(duration + 30)
+    elapsed = time.monotonic() - begin
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0
+    print(f"{sum(received) / elapsed / 1e6:.1f} {p99:.2f} {sum(received) / 1e9:.4f}")
+
+
+def discard(url: str, duration: float, connections: int) -> Load:
+    output = load(
+        [sys.executable, str(Path(__file__).resolve()), "--discard", url,
+         "--duration", str(duration), "--connections", str(connections)],
+        duration,
+    )  # fmt: skip
+    match = re.search(r"^([\d.]+) ([\d.]+) ([\d.]+)$", output, re.M)
+    if not match or float(match[1]) == 0:
+        raise RuntimeError(f"the discarding client failed: {_tail(output)}")
+    return Load(float(match[1]), float(match[2]), float(match[3]))
+
+
 def measure(scenario: str, server: Running, duration: float) -> Result:
     connections = CONNECTIONS[scenario]
     before = server_cpu_seconds(server.pgid)
@@ -358,8 +439,10 @@ def measure(scenario: str, server: Running, duration: float) -> Result:
         result = ab(server.base + "/hello", duration, connections)
     elif scenario == "stream":
         result = wrk(server.base + "/stream", duration, connections, megabytes=False)
-    else:
+    elif scenario == "file-50MiB":
         result = wrk(server.base + "/file", duration, connections, megabytes=True)
+    else:
+        result = discard(server.base + "/file", duration, connections)
     cpu = server_cpu_seconds(server.pgid) - before
     return Result(result.rate, result.p99_ms, cpu * 1e6 / result.work if result.work else 0.0)
 
@@ -437,8 +520,13 @@ def main() -> None:
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # internal: run one server
+    parser.add_argument("--discard", help=argparse.SUPPRESS)  # internal: the discarding client
+    parser.add_argument("--connections", type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.discard:
+        discard_client(args.discard, args.duration, args.connections)
+        return
     if args.serve:
         with contextlib.suppress(KeyboardInterrupt):
             serve(args.serve, args.port)
