@@ -6,6 +6,7 @@ import datetime
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -57,6 +58,29 @@ def test_port_out_of_range_and_bad_combinations() -> None:
         make_server("127.0.0.1", 0, hello, threaded=True, processes=2)
     with pytest.raises(ValueError, match="processes"):
         make_server("127.0.0.1", 0, hello, processes=0)
+
+
+@pytest.mark.parametrize("app", ["not callable", None, 42])
+def test_an_app_that_is_not_callable_is_a_type_error(app: Any) -> None:
+    with pytest.raises(
+        TypeError, match=rf"app must be a WSGI callable .*, got {re.escape(repr(app))}"
+    ):
+        make_server("127.0.0.1", 0, app)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"processes": "2"}, "processes must be an int, got str"),
+        ({"processes": 2.5}, "processes must be an int, got float"),
+        ({"processes": True}, "processes must be an int, got bool"),
+        ({"fd": "3"}, "fd must be an int file descriptor or None, got str"),
+        ({"fd": 3.0}, "fd must be an int file descriptor or None, got float"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_type_errors(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        make_server("127.0.0.1", 0, hello, **kwargs)
 
 
 def test_make_server_picks_the_class() -> None:

@@ -71,6 +71,8 @@ class BaseWSGIServer(ConnectionLoop):
         fd: int | None = None,
     ) -> None:
         check_port(port)
+        check_app(app)
+        check_fd(fd)
         if handler is None:
             handler = WSGIRequestHandler
         elif not (isinstance(handler, type) and issubclass(handler, WSGIRequestHandler)):
@@ -328,11 +330,16 @@ def make_server(
 ) -> BaseWSGIServer:
     """Create the server ``threaded``/``processes`` ask for, bound (or on inherited ``fd``).
 
-    Raises ValueError for ``threaded=True`` with ``processes > 1``, TypeError for a non-int port.
+    Raises TypeError for an ``app`` that is not callable or a ``port``, ``processes`` or ``fd``
+    that is not an int, ValueError for ``threaded=True`` with ``processes > 1``.
     """
     check_port(port)
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+    check_app(app)
+    if isinstance(processes, bool) or not isinstance(processes, int):
+        raise TypeError(f"processes must be an int, got {type(processes).__name__} {processes!r}")
+    if processes < 1:
         raise ValueError(f"processes must be an integer >= 1, got {processes!r}")
+    check_fd(fd)
     if threaded and processes > 1:
         raise ValueError(
             "cannot have a multi-threaded and multi-process server (threaded=True, processes>1)"
@@ -346,6 +353,22 @@ def make_server(
             host, port, app, processes, request_handler, passthrough_errors, ssl_context, fd
         )
     return BaseWSGIServer(host, port, app, request_handler, passthrough_errors, ssl_context, fd)
+
+
+def check_app(app: object) -> None:
+    """Refuse a non-callable app now, not as a 500 on every request later."""
+    if not callable(app):
+        raise TypeError(
+            f"app must be a WSGI callable (environ, start_response), got {app!r} "
+            f"of type {type(app).__name__}"
+        )
+
+
+def check_fd(fd: object) -> None:
+    if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int)):
+        raise TypeError(
+            f"fd must be an int file descriptor or None, got {type(fd).__name__} {fd!r}"
+        )
 
 
 def _as_ssl_context(value: Any) -> ssl.SSLContext | None:
