@@ -109,7 +109,9 @@ def test_a_slow_upload_does_not_block_other_clients(mode: str, options: dict[str
 def test_a_body_that_never_arrives_gets_408() -> None:
     with running(echo_app, body_timeout=0.3) as server, Client.connect(server) as client:
         client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123")
-        assert client.reply().status == 408
+        reply = client.reply()
+        assert reply.status == 408
+        assert (reply.header("Server") or "").startswith("wsgidev/")
         assert client.is_closed()
 
 

@@ -16,6 +16,8 @@ from tests.serverkit import Client, hello, running
 from wsgidev import _http_log
 from wsgidev._handler import WSGIRequestHandler
 
+SERVER_HEADER = f"{WSGIRequestHandler.server_version} {WSGIRequestHandler.sys_version}"
+
 
 @pytest.mark.parametrize(
     ("raw", "status"),
@@ -37,6 +39,7 @@ from wsgidev._handler import WSGIRequestHandler
         ),
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
         (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 1\r\n\r\n", 417),
     ],
     ids=[
         "garbage",
@@ -48,6 +51,7 @@ from wsgidev._handler import WSGIRequestHandler
         "cl-and-te",
         "two-cl",
         "505",
+        "417",
     ],
 )
 @pytest.mark.parametrize("mode", ["base", "threaded"])
@@ -60,6 +64,8 @@ def test_bad_requests_get_a_status_and_the_server_keeps_serving(
             reply = client.reply()
             assert reply.status == status
             assert reply.header("Connection") == "close"
+            # The server's own answers carry the same Server header as the app's.
+            assert reply.header("Server") == SERVER_HEADER
             assert client.is_closed()
         with Client.connect(server) as client:
             assert client.get("/").body == b"Hello, World!"

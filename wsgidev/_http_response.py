@@ -69,12 +69,15 @@ def error_page(status: int, reason: str, detail: str) -> bytes:
     ).encode()
 
 
-def error_response(status: int, reason: str, detail: str) -> bytes:
-    """A complete small HTML response, ending the connection, for an error the server answers."""
+def error_response(status: int, reason: str, detail: str, server: str) -> bytes:
+    """A complete small HTML response, ending the connection, for an error the server answers.
+
+    ``server`` is the Server header value, the same one app responses get."""
     body = error_page(status, reason, detail)
     head = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n{http_date_header()}Connection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\nServer: {server}\r\n{http_date_header()}"
+        "Connection: close\r\n\r\n"
     )
     return head.encode("latin-1") + body
 

@@ -298,8 +298,13 @@ class ConnectionLoop:
             request_line = line.decode("latin-1")
         log_rejected(conn.remote_addr, request_line, error)
         with contextlib.suppress(OSError):
-            conn.sock.send(error_response(error.status, error.reason, error.detail))
+            conn.sock.send(self._error_response(error))
         self._linger(conn)
+
+    def _error_response(self, error: HTTPError) -> bytes:
+        handler = self.handler_class
+        server = f"{handler.server_version} {handler.sys_version}"
+        return error_response(error.status, error.reason, error.detail, server)
 
     def _reject_tls_on_plain(self, conn: Connection) -> None:
         logger.info(
@@ -309,7 +314,7 @@ class ConnectionLoop:
         )
         error = HTTPError(400, "TLS handshake sent to a plain HTTP port")
         with contextlib.suppress(OSError):
-            conn.sock.send(error_response(400, error.reason, error.detail))
+            conn.sock.send(self._error_response(error))
         self._linger(conn)
 
     def _linger(self, conn: Connection) -> None:
@@ -386,9 +391,7 @@ class ConnectionLoop:
             except HTTPError as error:
                 log_rejected(conn.remote_addr, "", error)
                 with contextlib.suppress(ClientDisconnected):
-                    send_all(
-                        conn.sock, error_response(error.status, error.reason, error.detail), 1.0
-                    )
+                    send_all(conn.sock, self._error_response(error), 1.0)
                 return "linger"
             if next_head is None:
                 return "keep"
