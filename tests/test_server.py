@@ -336,19 +336,35 @@ def test_head_sends_headers_only(app: Any) -> None:
         assert client.get("/").status == 200
 
 
-def test_no_body_for_204_and_304() -> None:
+@pytest.mark.parametrize("app_headers", [[], [("Content-Length", "7")]])
+def test_no_body_and_no_length_for_1xx_204_and_304(app_headers: list[tuple[str, str]]) -> None:
+    # RFC 9110 8.6 and 15.3.5: no Content-Length (nor body) on these, even when the app set one.
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        start_response(f"{environ['QUERY_STRING']} Status", [])
+        status = environ["QUERY_STRING"]
+        start_response(f"{status} Status", [] if status == "200" else list(app_headers))
         return [b"ignored"]
 
     with running(app) as server, Client.connect(server) as client:
-        for status in (204, 304):
-            reply = client.get(f"/?{status}")
+        for status in (103, 204, 304):
+            reply = client.get(f"/?{status}", method="HEAD" if status == 103 else "GET")
             assert reply.status == status
             assert (
                 reply.header("Content-Length") is None and reply.header("Transfer-Encoding") is None
             )
         assert client.get("/?200").body == b"ignored"  # nothing stray was sent before it
+
+
+def test_head_gets_the_headers_get_gets_for_the_servers_own_500() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise RuntimeError("boom")
+
+    with running(app) as server, Client.connect(server) as client:
+        got = client.get("/")
+        head = client.get("/", method="HEAD")
+        assert got.status == head.status == 500
+        assert head.header("Content-Length") == got.header("Content-Length") == str(len(got.body))
+        assert head.header("Content-Type") == got.header("Content-Type")
+        assert client.get("/").status == 500  # HEAD sent no body that would be misread
 
 
 def test_server_and_date_headers() -> None:

@@ -96,6 +96,7 @@ class WSGIRequestHandler:
         self._chunked = False
         self._length: int | None = None
         self._implicit_length: int | None = None
+        self._own_page = False  # the body is an error page the server wrote, not the app's
         self._client_gone = False
 
     # -- the request ---------------------------------------------------------------------------
@@ -312,9 +313,15 @@ class WSGIRequestHandler:
         has_date = has_server = False
         length: int | None = None
         app_coding: str | None = None
+        code = self.status_code
+        # RFC 9110 8.6, 15.3.5: 1xx and 204 never have a body nor its framing; 304 has no body,
+        # and a length copied from the app could only mislead.
+        bodiless = code < 200 or code in _NO_BODY_STATUSES
         for name, value in self._headers:
             check_header(name, value)
             lower = name.lower()
+            if bodiless and lower in ("content-length", "transfer-encoding"):
+                continue
             if lower == "content-length":
                 length = parse_length(value)
             elif lower == "connection":
@@ -345,8 +352,9 @@ class WSGIRequestHandler:
                 length = len(first)
             if length is not None:
                 parts += ("Content-Length: ", str(length), "\r\n")
-        elif length is None and file_body and self.command == "HEAD":
-            # A file's size is known without sending it: HEAD gets the length GET would.
+        elif length is None and (file_body or self._own_page) and self.command == "HEAD":
+            # A file's or our own page's size is known without sending it: HEAD gets the
+            # length GET would.
             parts += ("Content-Length: ", str(self._implicit_length), "\r\n")
         self._length = length
         if length is None and not self._no_body:
@@ -420,6 +428,7 @@ class WSGIRequestHandler:
         self.status_code = status
         self._headers = [("Content-Type", "text/html; charset=utf-8")]
         self._implicit_length = len(body)
+        self._own_page = True
         self._no_body = self.head.method == "HEAD"
         self._send_head(body, final=True)
 
