@@ -527,16 +527,75 @@ def test_threaded_mode_runs_requests_in_parallel() -> None:
             c.close()
 
 
-def test_a_body_the_app_chunked_itself_passes_through_as_werkzeug_does() -> None:
-    def app(environ: dict[str, Any], start_response: Any) -> Any:
-        start_response("200 OK", [("Transfer-Encoding", "chunked")])
-        return iter([b"3\r\nabc\r\n", b"0\r\n\r\n"])
+# -- framing headers set by the app (PEP 3333: hop-by-hop headers are the server's) ---------
 
-    with running(app) as server, Client.connect(server) as client:
-        reply = client.get("/")
-        assert (reply.body, reply.complete) == (b"abc", True)
-        assert reply.all("Transfer-Encoding") == ["chunked"]
-        assert client.get("/").body == b"abc"  # the connection stays usable
+
+def framing_app(environ: dict[str, Any], start_response: Any) -> Any:
+    """Sets the framing headers the query names: te, te-gzip, te-cl, cl-cl, cl-same, pre, cut."""
+    case = environ["QUERY_STRING"]
+    headers, body = {
+        "te": ([("Transfer-Encoding", "chunked")], [b"hello"]),
+        "te-gzip": ([("Transfer-Encoding", "gzip")], [b"hello"]),
+        "te-empty": ([("Transfer-Encoding", "chunked")], []),
+        "te-cl": ([("Transfer-Encoding", "chunked"), ("Content-Length", "5")], [b"hello"]),
+        "cl-cl": ([("Content-Length", "5"), ("Content-Length", "6")], [b"hello"]),
+        "cl-same": ([("Content-Length", "5"), ("Content-Length", "5")], [b"hello"]),
+        # An app written for Werkzeug that chunk-encodes its own body, framing split anywhere.
+        "pre": (
+            [("Transfer-Encoding", "chunked")],
+            [b"3\r", b"\nab", b"c\r\n2;x=y\r\nde\r\n0\r\n", b"\r\n"],
+        ),
+        "cut": ([("Transfer-Encoding", "chunked")], [b"3\r\nabc\r\n"]),
+    }[case]
+    start_response("200 OK", headers)
+    return iter(body)
+
+
+@pytest.mark.parametrize("case", ["te", "te-gzip", "te-empty", "te-cl", "cl-cl"])
+@pytest.mark.parametrize("mode", ["base", "threaded"])
+def test_framing_headers_the_app_cannot_honour_are_a_500_naming_them(
+    mode: str, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running(framing_app, mode) as server, Client.connect(server, timeout=2) as client:
+        reply = client.get(f"/?{case}")
+        assert reply.status == 500
+        assert reply.header("Content-Length") == str(len(reply.body))
+        assert reply.header("Transfer-Encoding") is None
+        assert client.get("/?cl-same").status == 200  # the connection is still in step
+    name = "Content-Length" if case == "cl-cl" else "Transfer-Encoding"
+    assert re.search(rf"Error on request .*ValueError: .*{name}", caplog.text, re.S)
+
+
+def test_duplicate_equal_content_lengths_are_sent_once() -> None:
+    with running(framing_app) as server, Client.connect(server) as client:
+        reply = client.get("/?cl-same")
+        assert (reply.status, reply.body, reply.all("Content-Length")) == (200, b"hello", ["5"])
+
+
+def test_a_body_the_app_chunked_itself_is_reframed_by_the_server() -> None:
+    # Werkzeug passes such bodies through; here they are decoded and framed again, so the
+    # framing is always right: chunked for HTTP/1.1, close-delimited for HTTP/1.0.
+    with running(framing_app) as server:
+        with Client.connect(server) as client:
+            reply = client.get("/?pre")
+            assert (reply.status, reply.body, reply.complete) == (200, b"abcde", True)
+            assert reply.all("Transfer-Encoding") == ["chunked"]
+            assert client.get("/?pre").body == b"abcde"  # the connection stays usable
+        with Client.connect(server) as client:
+            reply = client.get("/?pre", version="HTTP/1.0")
+            assert reply.header("Transfer-Encoding") is None
+            assert reply.body == b"abcde"
+            assert client.is_closed()
+
+
+def test_a_self_chunked_body_without_its_last_chunk_is_a_truncated_response(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with running(framing_app) as server, Client.connect(server) as client:
+        reply = client.get("/?cut")
+        assert (reply.status, reply.body, reply.complete) == (200, b"abc", False)
+        assert client.is_closed()
+    assert "without its last chunk" in caplog.text
 
 
 def test_a_saturated_thread_pool_queues_requests_and_says_so(

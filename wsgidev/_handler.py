@@ -20,6 +20,7 @@ from ._http_input import RequestBody
 from ._http_io import send_all, send_file
 from ._http_log import colourise, format_duration, log_timestamp, redact_target
 from ._http_response import (
+    ChunkedDecoder,
     FileWrapper,
     check_header,
     encode_head,
@@ -97,6 +98,8 @@ class WSGIRequestHandler:
         self._length: int | None = None
         self._implicit_length: int | None = None
         self._own_page = False  # the body is an error page the server wrote, not the app's
+        # Set when the app chunk-encodes its body itself: decoded here, then framed again.
+        self._app_chunks: ChunkedDecoder | None = None
         self._client_gone = False
 
     # -- the request ---------------------------------------------------------------------------
@@ -174,12 +177,21 @@ class WSGIRequestHandler:
         self._status = status
         self._headers = headers
         self.status_code = int(status[:3])
+        self._app_chunks = None
+        if self.command != "HEAD" and self.status_code >= 200:
+            for name, value in headers:
+                if str(name).lower() == "transfer-encoding" and str(value).strip().lower() == (
+                    "chunked"
+                ):
+                    self._app_chunks = ChunkedDecoder()
         return self.write
 
     def write(self, data: bytes) -> None:
         """Send one block of the body (the head goes out with the first non-empty block)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"the app must yield bytes, got {type(data).__name__}")
+        if self._app_chunks is not None:
+            data = self._app_chunks.feed(data)
         if not self._head_sent:
             if data:
                 self._send_head(data, final=False)
@@ -202,9 +214,11 @@ class WSGIRequestHandler:
     # -- response writing ----------------------------------------------------------------------
 
     def _send_iterable(self, app_iter: Iterable[bytes]) -> None:
-        if isinstance(app_iter, FileWrapper) and self._send_file(app_iter):
+        if self._app_chunks is not None:
+            pass  # sizes of chunk-encoded blocks say nothing about the decoded length
+        elif isinstance(app_iter, FileWrapper) and self._send_file(app_iter):
             return
-        if type(app_iter) in (list, tuple) and not self._head_sent:
+        elif type(app_iter) in (list, tuple) and not self._head_sent:
             blocks: Any = app_iter
             try:
                 total = sum(map(len, blocks))
@@ -222,6 +236,17 @@ class WSGIRequestHandler:
         self._finish()
 
     def _finish(self) -> None:
+        if self._app_chunks is not None and not self._app_chunks.done:
+            if not self._head_sent:
+                raise ValueError(
+                    "the app set Transfer-Encoding: chunked but its body ended without its last "
+                    "chunk"
+                )
+            self.close_connection = True  # no terminating chunk: the client sees a truncation
+            self.log_error(
+                "The app's own chunked body ended without its last chunk; closing the connection"
+            )
+            return
         if not self._head_sent:
             self._send_head(b"", final=True)
         elif self._chunked and not self._no_body:
@@ -271,21 +296,14 @@ class WSGIRequestHandler:
         if code < 200 or code in _NO_BODY_STATUSES:
             self._no_body = True
         self._chunked = False  # a failed earlier attempt (then a 500 page) must not leak framing
-        parts, length, app_coding = self._head_lines(status)
+        parts, length = self._head_lines(status)
         body = self.body
         body.response_started = True
         if not body.complete and (body.awaiting_continue or not self._body_drainable()):
             self.close_connection = True
         if self.server.draining:
             self.close_connection = True
-        if app_coding is not None:
-            # The app framed the body itself (PEP 3333 forbids it; Werkzeug passes it through,
-            # so apps written for it keep working): send its bytes as they are.
-            self._length = None
-            if "chunked" not in app_coding.lower():
-                self.close_connection = True
-        else:
-            self._frame(parts, length, first, final, file_body)
+        self._frame(parts, length, first, final, file_body)
         if self.close_connection:
             parts.append("Connection: close\r\n")
         elif self.request_version == "HTTP/1.0":
@@ -307,8 +325,13 @@ class WSGIRequestHandler:
             self._send(head + first)
         self.bytes_sent = size
 
-    def _head_lines(self, status: str) -> tuple[list[str], int | None, str | None]:
-        """The status line and header lines, with the app's Content-Length and transfer coding."""
+    def _head_lines(self, status: str) -> tuple[list[str], int | None]:
+        """The status line and header lines, and the app's Content-Length.
+
+        Framing is the server's (PEP 3333 forbids hop-by-hop headers): a transfer coding other
+        than chunked, Transfer-Encoding with Content-Length, or differing Content-Lengths are a
+        ValueError naming the header, which becomes a 500 since nothing was sent yet.
+        """
         parts = ["HTTP/1.1 ", status, "\r\n"]
         has_date = has_server = False
         length: int | None = None
@@ -323,13 +346,27 @@ class WSGIRequestHandler:
             if bodiless and lower in ("content-length", "transfer-encoding"):
                 continue
             if lower == "content-length":
-                length = parse_length(value)
+                value_length = parse_length(value)
+                if length is not None:
+                    if value_length != length:
+                        raise ValueError(
+                            f"the app set two different Content-Length headers: {length} "
+                            f"and {value_length}"
+                        )
+                    continue
+                length = value_length
             elif lower == "connection":
                 if "close" in value.lower():
                     self.close_connection = True
                 continue  # hop-by-hop: the server decides
             elif lower == "transfer-encoding":
+                if value.strip().lower() != "chunked" or app_coding is not None:
+                    raise ValueError(
+                        f"the app set Transfer-Encoding: {value}; the server frames responses "
+                        "itself (only a body the app chunk-encoded can be re-framed)"
+                    )
                 app_coding = value
+                continue  # decoded by write() and framed again below
             elif lower == "date":
                 has_date = True
             elif lower == "server":
@@ -339,7 +376,11 @@ class WSGIRequestHandler:
             parts += ("Server: ", self.version_string(), "\r\n")
         if not has_date:
             parts.append(http_date_header())
-        return parts, length, app_coding
+        if app_coding is not None and length is not None:
+            raise ValueError(
+                "the app set both Transfer-Encoding and Content-Length; a response has one framing"
+            )
+        return parts, length
 
     def _frame(
         self, parts: list[str], length: int | None, first: Any, final: bool, file_body: bool
@@ -429,6 +470,7 @@ class WSGIRequestHandler:
         self._headers = [("Content-Type", "text/html; charset=utf-8")]
         self._implicit_length = len(body)
         self._own_page = True
+        self._app_chunks = None
         self._no_body = self.head.method == "HEAD"
         self._send_head(body, final=True)
 

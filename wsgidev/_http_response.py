@@ -9,7 +9,7 @@ import re
 import stat
 import time
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from markupsafe import escape
 
@@ -102,3 +102,72 @@ def encode_head(parts: list[str]) -> bytes:
         return "".join(parts).encode("latin-1")
     except UnicodeEncodeError as exc:
         raise ValueError(f"response headers must be latin-1 text: {exc}") from None
+
+
+class ChunkedDecoder:
+    """Decodes a body the app chunk-encoded itself, so the server can frame it again.
+
+    ``feed`` returns the data decoded so far and raises ValueError as soon as the bytes cannot
+    be chunked framing (RFC 9112 7.1); ``done`` is True once the last chunk and trailers ended.
+    """
+
+    __slots__ = ("_buffer", "_left", "_state", "done")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._left = 0
+        self._state: Literal["size", "data", "crlf", "trailer"] = "size"
+        self.done = False
+
+    def feed(self, data: bytes | bytearray | memoryview) -> bytes:
+        if self.done:
+            if data:
+                raise ValueError(_NOT_CHUNKED + ": bytes after its last chunk")
+            return b""
+        buffer = self._buffer
+        buffer += data
+        out: list[bytes] = []
+        while buffer and not self.done:
+            state = self._state
+            if state == "data":
+                take = min(self._left, len(buffer))
+                out.append(bytes(buffer[:take]))
+                del buffer[:take]
+                self._left -= take
+                if self._left == 0:
+                    self._state = "crlf"
+                continue
+            end = buffer.find(b"\n")
+            line = bytes(buffer if end < 0 else buffer[:end])
+            if end < 0:
+                # Refuse a plain body at its first byte, not when it happens to end.
+                if (
+                    len(line) > _MAX_CHUNK_LINE
+                    or (state == "size" and not _CHUNK_LINE_START.fullmatch(line))
+                    or (state == "crlf" and line not in (b"", b"\r"))
+                ):
+                    raise ValueError(_NOT_CHUNKED)
+                break
+            del buffer[: end + 1]
+            line = line[:-1] if line.endswith(b"\r") else line
+            if state == "crlf":
+                if line:
+                    raise ValueError(_NOT_CHUNKED + ": chunk data longer than its size")
+                self._state = "size"
+            elif state == "size":
+                match = _CHUNK_LINE.fullmatch(line)
+                if match is None:
+                    raise ValueError(_NOT_CHUNKED)
+                self._left = int(match[1], 16)
+                self._state = "data" if self._left else "trailer"
+            elif not line:  # the empty line that ends the trailer section
+                self.done = True
+        if self.done and buffer:
+            raise ValueError(_NOT_CHUNKED + ": bytes after its last chunk")
+        return b"".join(out)
+
+
+_NOT_CHUNKED = "the app set Transfer-Encoding: chunked but its body is not chunked framing"
+_MAX_CHUNK_LINE = 4096
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
+_CHUNK_LINE_START = re.compile(rb"[0-9A-Fa-f]{0,16}(?:[ \t]*(?:;[^\r\n]*)?)?\r?")
