@@ -195,6 +195,37 @@ def test_a_client_that_disconnects_mid_response_is_logged_in_one_line(
     assert "Traceback" not in caplog.text
 
 
+@pytest.mark.parametrize("body", ["file", "stream"])
+@pytest.mark.parametrize("mode", ["base", "threaded"])
+def test_a_download_cut_off_by_the_client_logs_the_bytes_it_got(
+    mode: str, body: str, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "big.bin"
+    with path.open("wb") as f:
+        f.truncate(64 * 1024 * 1024)  # far more than the kernel's socket buffers hold
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Length", str(64 * 1024 * 1024))])
+        if body == "stream":
+            return (b"\0" * 65536 for _ in range(1024))
+        return environ["wsgi.file_wrapper"](path.open("rb"))
+
+    with running(app, mode) as server:
+        client = Client.connect(server)
+        client.send(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.read_until(b"\r\n\r\n")
+        client.read_exact(5_000_000)
+        client.sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )
+        client.close()
+        with Client.connect(server) as other:  # the server has logged the dropped one by now
+            assert other.get("/", method="HEAD").status == 200
+    [line] = [r.getMessage() for r in caplog.records if "client disconnected" in r.getMessage()]
+    size = int(re.search(r'" 200 (\d+) ', line)[1])  # type: ignore[index]
+    assert 5_000_000 <= size < 64 * 1024 * 1024
+
+
 # -- the request log -------------------------------------------------------------------------
 
 

@@ -204,11 +204,12 @@ class WSGIRequestHandler:
             if length > room:
                 self._overrun()
                 data, length = data[:room], room
-            self._send(data)
+            self._send(data, 0, length)
         elif self._chunked:
-            self._send(b"".join((b"%x\r\n" % length, data, b"\r\n")))
+            prefix = b"%x\r\n" % length
+            self._send(b"".join((prefix, data, b"\r\n")), len(prefix), length)
         else:
-            self._send(data)
+            self._send(data, 0, length)
         self.bytes_sent += length
 
     # -- response writing ----------------------------------------------------------------------
@@ -275,9 +276,14 @@ class WSGIRequestHandler:
         count = self._length if self._length is not None else self._implicit_length
         if self._no_body or count <= 0:
             return True
-        sent = send_file(
-            self.connection.sock, wrapper.filelike, offset, count, self.server.send_timeout
-        )
+        try:
+            sent = send_file(
+                self.connection.sock, wrapper.filelike, offset, count, self.server.send_timeout
+            )
+        except ClientDisconnected as exc:
+            self.bytes_sent = exc.sent  # what the client got before it went away, for the log
+            self._client_gone = True
+            raise
         self.bytes_sent = sent
         if sent < count:
             self.close_connection = True
@@ -320,9 +326,10 @@ class WSGIRequestHandler:
             self._overrun()
             first, size = first[:length], length
         if self._chunked:
-            self._send(b"".join((head, b"%x\r\n" % size, first, b"\r\n")))
+            prefix = b"%x\r\n" % size
+            self._send(b"".join((head, prefix, first, b"\r\n")), len(head) + len(prefix), size)
         else:
-            self._send(head + first)
+            self._send(head + first, len(head), size)
         self.bytes_sent = size
 
     def _head_lines(self, status: str) -> tuple[list[str], int | None]:
@@ -427,11 +434,16 @@ class WSGIRequestHandler:
         self.close_connection = True
         self.log_error("The app sent more bytes than its Content-Length; the excess was dropped")
 
-    def _send(self, data: bytes | bytearray | memoryview) -> None:
+    def _send(
+        self, data: bytes | bytearray | memoryview, body_at: int = 0, body_size: int = 0
+    ) -> None:
+        """Send ``data``, of which ``body_size`` bytes from ``body_at`` are response body."""
         try:
             send_all(self.connection.sock, data, self.server.send_timeout)
-        except ClientDisconnected:
+        except ClientDisconnected as exc:
             self._client_gone = True
+            # The access log counts the body bytes that went out before the client left.
+            self.bytes_sent += min(max(exc.sent - body_at, 0), body_size)
             raise
 
     # -- errors --------------------------------------------------------------------------------

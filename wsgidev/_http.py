@@ -42,7 +42,12 @@ class HTTPError(Exception):
 
 
 class ClientDisconnected(ConnectionError):
-    """The client went away (or stalled past the timeout) while we read or wrote."""
+    """The client went away (or stalled past the timeout) while we read or wrote.
+
+    ``sent`` is how many bytes of the failed write went out first, for the access log.
+    """
+
+    sent = 0
 
 
 @dataclass(frozen=True, slots=True)

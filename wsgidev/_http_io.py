@@ -73,9 +73,13 @@ def send_all(sock: socket.socket, data: bytes | bytearray | memoryview, timeout:
         except ssl.SSLWantReadError:
             write = False
         except OSError as exc:
-            raise ClientDisconnected(f"connection lost while writing: {exc}") from exc
+            error = ClientDisconnected(f"connection lost while writing: {exc}")
+            error.sent = len(data) - len(view)
+            raise error from exc
         if not wait_ready(sock, write, timeout):
-            raise ClientDisconnected(f"client accepted nothing for {timeout:g}s")
+            error = ClientDisconnected(f"client accepted nothing for {timeout:g}s")
+            error.sent = len(data) - len(view)
+            raise error
 
 
 def send_file(sock: socket.socket, file: BinaryIO, offset: int, count: int, timeout: float) -> int:
@@ -93,10 +97,14 @@ def send_file(sock: socket.socket, file: BinaryIO, offset: int, count: int, time
             n = os.sendfile(out_fd, in_fd, offset + sent, min(count - sent, 1 << 30))
         except BlockingIOError:
             if not wait_ready(sock, True, timeout):
-                raise ClientDisconnected(f"client accepted nothing for {timeout:g}s") from None
+                error = ClientDisconnected(f"client accepted nothing for {timeout:g}s")
+                error.sent = sent
+                raise error from None
             continue
         except OSError as exc:
-            raise ClientDisconnected(f"connection lost while writing: {exc}") from exc
+            error = ClientDisconnected(f"connection lost while writing: {exc}")
+            error.sent = sent
+            raise error from exc
         if n == 0:
             break
         sent += n
@@ -110,6 +118,10 @@ def _copy_file(sock: socket.socket, file: BinaryIO, offset: int, count: int, tim
         block = file.read(min(count - sent, 256 * 1024))
         if not block:
             break
-        send_all(sock, block, timeout)
+        try:
+            send_all(sock, block, timeout)
+        except ClientDisconnected as error:
+            error.sent += sent
+            raise
         sent += len(block)
     return sent
