@@ -383,6 +383,25 @@ def test_ctrl_c_lets_the_request_in_flight_finish_and_exits_0(mode: str) -> None
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["base", "threaded", "forking"])
+def test_after_ctrl_c_new_connections_are_refused_while_requests_finish(mode: str) -> None:
+    proc, port = start_script(mode)
+    try:
+        with Client.connect(("127.0.0.1", port)) as client:
+            client.send(b"GET /?1.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            assert client.reply().body == b"done"  # the request in flight still finishes
+        assert proc.wait(5) == 0
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["base", "threaded", "forking"])
 def test_a_second_ctrl_c_exits_at_once(mode: str) -> None:
     proc, port = start_script(mode)
     try:
@@ -434,4 +453,5 @@ def test_a_request_stuck_past_the_grace_period_does_not_keep_the_server_alive(mo
     finally:
         proc.kill()
         output = proc.communicate()[0]
+    assert "Requests still running after 0.5s; stopping anyway" in output
     assert "stopped" in output

@@ -174,6 +174,8 @@ class BaseWSGIServer(ConnectionLoop):
         """
         if self._closed:
             raise RuntimeError("serve_forever() called after server_close()")
+        if self.socket.fileno() < 0:
+            raise RuntimeError("serve_forever() called after Ctrl+C closed the listening socket")
         self._stop_requested = False
         self._interrupted = False
         self._loop_running = True
@@ -240,11 +242,18 @@ class BaseWSGIServer(ConnectionLoop):
         logger.info(" * Stopping: finishing requests in flight (press CTRL+C again to quit now)")
         self._wake()
         if isinstance(self._runner, InlineRunner) and self._runner.busy:
-            # The app runs in this very thread: give it the grace period, then interrupt it.
-            timer = threading.Timer(self.graceful_timeout, _interrupt_main_thread)
+            # The app runs in this very thread (the loop is not inside poll), so the listener can
+            # close now: new clients are refused during the grace period, as in the other modes.
+            self._stop_listening()
+            # Give the app the grace period, then interrupt it.
+            timer = threading.Timer(self.graceful_timeout, self._grace_period_over)
             timer.daemon = True
             timer.start()
             self._inline_timer = timer
+
+    def _grace_period_over(self) -> None:
+        logger.info(" * Requests still running after %gs; stopping anyway", self.graceful_timeout)
+        _interrupt_main_thread()
 
     def cancel_inline_timer(self) -> None:
         """The inline request the grace period was for is over: never interrupt anything else."""
@@ -252,9 +261,14 @@ class BaseWSGIServer(ConnectionLoop):
             self._inline_timer.cancel()
             self._inline_timer = None
 
+    def _stop_listening(self) -> None:
+        """Stop accepting and close the listener, so new clients are refused, not left waiting."""
+        self._stop_accepting()
+        self._close_listener()
+
     def _stop_gracefully(self) -> None:
         self.draining = True
-        self._stop_accepting()
+        self._stop_listening()
         for conn in list(self._conns.values()):
             if conn.state != "busy":
                 self.close_connection(conn)

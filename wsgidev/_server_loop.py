@@ -120,6 +120,8 @@ class ConnectionLoop:
                 if conns:
                     timeout = self._next_sweep - time.monotonic()
                 for fd in poller.wait(timeout):
+                    if self._stop_requested or self._interrupted:
+                        break  # an inline request just saw Ctrl+C: serve nothing new
                     conn = conns.get(fd)
                     if conn is not None:
                         self._on_ready(conn)

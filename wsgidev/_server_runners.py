@@ -199,6 +199,10 @@ class ForkRunner:
             # Ctrl+C goes to the whole process group: the parent decides when children stop.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             self._server.in_child = True
+            # A child never accepts; its copy of the listener would keep the port accepting
+            # connections after the parent closed it on Ctrl+C.
+            with contextlib.suppress(OSError):
+                self._server.socket.close()
             try:
                 outcome = self._server.serve_connection(conn, head)
                 if conn.tls:
