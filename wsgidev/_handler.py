@@ -28,6 +28,7 @@ from ._http_response import (
     http_date_header,
     parse_length,
 )
+from ._http_spool import SpooledBody
 from ._log import logger
 from ._types import WSGIEnvironment
 
@@ -79,14 +80,18 @@ class WSGIRequestHandler:
         self.headers = head.headers
         self.environ: WSGIEnvironment | None = None
         self.close_connection = not head.keep_alive
-        self.body = RequestBody(
-            connection.sock,
-            connection.buffer,
-            head.content_length,
-            head.chunked,
-            head.expect_continue,
-            server.body_timeout,
-        )
+        self.body: RequestBody | SpooledBody
+        if connection.received is not None:  # the loop received the whole body already
+            self.body, connection.received = connection.received, None
+        else:
+            self.body = RequestBody(
+                connection.sock,
+                connection.buffer,
+                head.content_length,
+                head.chunked,
+                head.expect_continue,
+                server.body_timeout,
+            )
         self.status_code = 0
         self.bytes_sent = 0
         self._started = time.perf_counter()
@@ -113,6 +118,9 @@ class WSGIRequestHandler:
             self.close_connection = True
             self.connection_dropped(exc, self.environ)
             return False
+        finally:
+            if isinstance(self.body, SpooledBody):
+                self.body.release()
         if self.close_connection:
             return False
         # Leftover body bytes would be read as the next request: drop them, or close.

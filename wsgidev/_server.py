@@ -53,6 +53,13 @@ class BaseWSGIServer(ConnectionLoop):
     request_head_timeout = 10.0
     tls_handshake_timeout = 10.0
     body_timeout = 30.0
+    # The app runs in the loop's thread, so the loop receives every request body whole before
+    # calling it (except with ``Expect: 100-continue``): a stalled upload blocks no one.
+    read_body_ahead = True
+    # A body received ahead larger than this gets 413 (None: no limit).
+    max_body_size: int | None = 1024 * 1024 * 1024
+    # Received bodies stay in memory up to this size, then go to a temporary file.
+    body_memory_limit = 1024 * 1024
     send_timeout = 30.0
     linger_timeout = 2.0
     # Unread request body is dropped for at most this long to keep the connection; in the base
@@ -291,6 +298,7 @@ class ThreadedWSGIServer(BaseWSGIServer):
 
     multithread = True
     max_threads = 64
+    read_body_ahead = False  # a worker thread reads the body as the app asks, streaming
 
     def _make_runner(self) -> Runner:
         return ThreadRunner(self, self.max_threads)
@@ -300,6 +308,7 @@ class ForkingWSGIServer(BaseWSGIServer):
     """Runs each request in a forked child; at most ``processes`` at once."""
 
     multiprocess = True
+    read_body_ahead = False  # the child reads the body as the app asks, streaming
 
     def __init__(
         self,

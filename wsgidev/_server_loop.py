@@ -21,6 +21,7 @@ from ._handler import WSGIRequestHandler, log_rejected
 from ._http import ClientDisconnected, HTTPError, RequestHead, read_head
 from ._http_io import send_all
 from ._http_response import error_response
+from ._http_spool import BodyReceiver, SpooledBody
 from ._log import logger
 from ._server_poll import EpollPoller, SelectorPoller
 from ._server_runners import Outcome, Runner
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 
 State = Literal["handshake", "read", "body", "busy", "linger"]
 RECV_SIZE = 64 * 1024
-# Request bodies up to this size are received by the loop before the request is dispatched.
+# Request bodies up to this size are received by the loop (into the connection buffer) before
+# the request is dispatched, in every mode; with ``read_body_ahead`` (the base server) every body
+# is, larger ones into a spool.
 PREREAD_LIMIT = 256 * 1024
 _TLS_RECORD_HANDSHAKE = 0x16
 
@@ -45,6 +48,8 @@ class Connection:
         "deadline",
         "fd",
         "head",
+        "received",
+        "receiver",
         "remote_addr",
         "remote_port",
         "scan",
@@ -69,6 +74,8 @@ class Connection:
         self.deadline = deadline
         self.state: State = "read"
         self.head: RequestHead | None = None  # parsed while its body is still arriving
+        self.receiver: BodyReceiver | None = None  # spools a body arriving ahead of the app
+        self.received: SpooledBody | None = None  # a whole body, for the handler to pick up
         self.tls = False
         self.watching = 0  # what the poller watches for: 0 nothing, 1 readable, 2 writable
 
@@ -87,6 +94,9 @@ class ConnectionLoop:
     request_head_timeout: float
     tls_handshake_timeout: float
     body_timeout: float
+    read_body_ahead: bool
+    max_body_size: int | None
+    body_memory_limit: int
     send_timeout: float
     linger_timeout: float
     drain_timeout: float
@@ -262,26 +272,73 @@ class ConnectionLoop:
             self._watch(conn)
             return
         length = head.content_length
-        if length and not head.expect_continue and len(buffer) < length <= PREREAD_LIMIT:
+        if not (length or head.chunked):
+            self.dispatch(conn, head)
+            return
+        ahead = self.read_body_ahead
+        limit = self.max_body_size
+        if ahead and limit is not None and length is not None and length > limit:
+            too_large = HTTPError(413, f"request body larger than {limit} bytes")
+            self._reject(conn, too_large, head.request_line)
+            return
+        if head.expect_continue:
+            # The client waits for 100 Continue, which goes out when the app first reads.
+            self.dispatch(conn, head)
+            return
+        if length is not None and len(buffer) >= length:
+            self.dispatch(conn, head)
+            return
+        if length is not None and length <= PREREAD_LIMIT:
             # A small body is waited for here, so a slow uploader never holds a worker (or, in
             # the base server, every other client) while the app reads it.
-            conn.head = head
-            conn.state = "body"
-            conn.deadline = time.monotonic() + self.body_timeout
-            self._watch(conn)
+            self._await_body(conn, head)
             return
-        self.dispatch(conn, head)
+        if not ahead:
+            self.dispatch(conn, head)  # the app streams the body from the connection
+            return
+        # The base server: any body is received whole between other clients' requests.
+        conn.receiver = BodyReceiver(length, head.chunked, limit, self.body_memory_limit)
+        self._await_body(conn, head)
+        self._take_body(conn)
+
+    def _await_body(self, conn: Connection, head: RequestHead) -> None:
+        conn.head = head
+        conn.state = "body"
+        conn.deadline = time.monotonic() + self.body_timeout
+        self._watch(conn)
 
     def _read_body(self, conn: Connection) -> None:
         data = self._receive(conn)
         if data is None:
             return
         conn.buffer += data
+        conn.deadline = time.monotonic() + self.body_timeout  # a timeout between bytes
+        self._take_body(conn)
+
+    def _take_body(self, conn: Connection) -> None:
         head = conn.head
-        assert head is not None and head.content_length is not None
-        if len(conn.buffer) < head.content_length:
-            self._watch(conn)
-            return
+        assert head is not None
+        receiver = conn.receiver
+        if receiver is None:
+            assert head.content_length is not None
+            if len(conn.buffer) < head.content_length:
+                self._watch(conn)
+                return
+        else:
+            try:
+                done = receiver.feed(conn.buffer)
+            except HTTPError as error:
+                self._reject(conn, error, head.request_line)
+                return
+            except OSError as exc:  # the spool's disk is full or unwritable
+                logger.error(" * Cannot store a request body: %s", exc)
+                self._reject(conn, HTTPError(500, "the request body could not be stored"))
+                return
+            if not done:
+                self._watch(conn)
+                return
+            conn.receiver = None
+            conn.received = receiver.body()
         conn.head = None
         self.dispatch(conn, head)
 
@@ -301,7 +358,17 @@ class ConnectionLoop:
         log_rejected(conn.remote_addr, request_line, error)
         with contextlib.suppress(OSError):
             conn.sock.send(self._error_response(error))
+        self._drop_body(conn)
         self._linger(conn)
+
+    def _drop_body(self, conn: Connection) -> None:
+        conn.head = None
+        if conn.receiver is not None:
+            conn.receiver.close()
+            conn.receiver = None
+        if conn.received is not None:
+            conn.received.release()
+            conn.received = None
 
     def _error_response(self, error: HTTPError) -> bytes:
         handler = self.handler_class
@@ -440,6 +507,7 @@ class ConnectionLoop:
 
     def close_connection(self, conn: Connection) -> None:
         """Forget and close ``conn`` (callable from any thread)."""
+        self._drop_body(conn)
         if self._conns.pop(conn.fd, None) is not None and conn.watching and not self.in_child:
             self._poller.forget(conn.fd)
         with contextlib.suppress(OSError):

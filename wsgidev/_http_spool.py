@@ -1,0 +1,162 @@
+"""Request bodies the I/O loop receives whole before the app runs (the base server).
+
+While the app runs in the loop's thread, nobody else is served; so the loop takes the body as it
+arrives, between other clients' requests, and the app then reads it from a spool (memory, then
+a temporary file) instead of waiting on a slow client."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from typing import Literal
+
+from ._http import HTTPError
+from ._http_input import MAX_CHUNK_LINE, MAX_TRAILERS
+
+# RFC 9112 7.1: hex digits only (the same strictness as _http_input's decoder).
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+class BodyReceiver:
+    """Takes a request body out of the connection buffer as it arrives, into a spool.
+
+    ``feed`` is called with the connection buffer after each receive; it removes the body's
+    bytes (chunked framing decoded) and returns True once the body ended, leaving any pipelined
+    next request in the buffer. Framing errors raise HTTPError (400, 431); a body past
+    ``max_size`` raises 413.
+    """
+
+    __slots__ = ("_chunk_left", "_chunked", "_left", "_max", "_state", "_trailer_bytes", "spool")
+
+    def __init__(
+        self, length: int | None, chunked: bool, max_size: int | None, memory_limit: int
+    ) -> None:
+        # Owned for the request's lifetime, closed by close() or SpooledBody.release().
+        self.spool = tempfile.SpooledTemporaryFile(max_size=memory_limit, prefix="wsgidev-body-")  # noqa: SIM115
+        self._chunked = chunked
+        self._left = 0 if chunked else (length or 0)
+        self._max = max_size
+        self._state: Literal["size", "data", "crlf", "trailer"] = "size"
+        self._chunk_left = 0
+        self._trailer_bytes = 0
+
+    def feed(self, buffer: bytearray) -> bool:
+        if not self._chunked:
+            take = min(self._left, len(buffer))
+            if take:
+                self.spool.write(buffer[:take])
+                del buffer[:take]
+                self._left -= take
+            return self._left == 0
+        return self._feed_chunked(buffer)
+
+    def _feed_chunked(self, buffer: bytearray) -> bool:
+        while buffer:
+            if self._state == "data":
+                take = min(self._chunk_left, len(buffer))
+                self.spool.write(buffer[:take])
+                del buffer[:take]
+                self._chunk_left -= take
+                if self._chunk_left == 0:
+                    self._state = "crlf"
+                continue
+            end = buffer.find(b"\n")
+            if end < 0:
+                if len(buffer) > MAX_CHUNK_LINE:
+                    raise HTTPError(400, "chunk framing line too long")
+                return False
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if len(line) > MAX_CHUNK_LINE:
+                raise HTTPError(400, "chunk framing line too long")
+            if self._state == "crlf":
+                if line:
+                    raise HTTPError(400, "chunk data not followed by CRLF")
+                self._state = "size"
+            elif self._state == "size":
+                self._start_chunk(line)
+            elif line:  # a trailer field: read and dropped (RFC 9112 7.1.2)
+                self._trailer_bytes += len(line)
+                if self._trailer_bytes > MAX_TRAILERS:
+                    raise HTTPError(431, "chunked trailer section too large")
+            else:
+                return True  # the empty line after the last chunk (and trailers)
+        return False
+
+    def _start_chunk(self, line: bytes) -> None:
+        size = line.split(b";", 1)[0].rstrip(b" \t")  # "size[BWS;ext]"; extensions ignored
+        if not _CHUNK_SIZE.fullmatch(size):
+            raise HTTPError(400, "malformed chunk size")
+        self._chunk_left = int(size, 16)
+        if self._max is not None and self.spool.tell() + self._chunk_left > self._max:
+            raise HTTPError(413, f"request body larger than {self._max} bytes")
+        self._state = "data" if self._chunk_left else "trailer"
+
+    def body(self) -> SpooledBody:
+        """The received body, for ``wsgi.input``; it owns (and closes) the spool from now on."""
+        size = self.spool.tell()
+        self.spool.seek(0)
+        return SpooledBody(self.spool, size)
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+class SpooledBody:
+    """``wsgi.input`` over a body received whole: reads never wait on the client."""
+
+    __slots__ = ("_file", "bytes_read", "response_started", "size")
+
+    complete = True  # nothing of it is left on the connection
+    awaiting_continue = False
+
+    def __init__(self, file: tempfile.SpooledTemporaryFile[bytes], size: int) -> None:
+        self._file = file
+        self.size = size
+        self.bytes_read = 0
+        self.response_started = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._file.read(-1 if size is None else size)
+        self.bytes_read += len(data)
+        return data
+
+    def readinto(self, target: bytearray | memoryview) -> int:
+        view = memoryview(target).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = self._file.readline(-1 if size is None else size)
+        self.bytes_read += len(line)
+        return line
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    def close(self) -> None:
+        """Does nothing: the server releases the spool after the response."""
+
+    def drain(self, limit: int, timeout: float) -> bool:
+        return True  # the whole body was received; nothing to drop from the connection
+
+    def release(self) -> None:
+        self._file.close()
