@@ -450,9 +450,10 @@ def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [body]
 
 
-@pytest.fixture(scope="module")
-def echo_server() -> Any:
-    with running(echo, "threaded") as server:
+@pytest.fixture(scope="module", params=["base", "threaded"])
+def echo_server(request: pytest.FixtureRequest) -> Any:
+    # base: the loop receives the body ahead of the app; threaded: the app streams it.
+    with running(echo, request.param) as server:
         yield server
 
 
