@@ -172,9 +172,25 @@ def test_a_body_over_max_body_size_gets_413_in_base_mode(head: str, body: bytes)
             assert client.reply().body == b"y" * 1000  # the limit itself is allowed
 
 
-def test_a_body_that_never_arrives_gets_408() -> None:
+def test_a_slow_but_steady_upload_outlasts_the_body_timeout() -> None:
+    # The body timeout is the longest silence allowed, not a limit on the whole upload.
+    with running(echo_app, body_timeout=0.5) as server, Client.connect(server) as client:
+        client.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(6):
+            time.sleep(0.2)
+            client.send(b"2\r\nab\r\n")
+        client.send(b"0\r\n\r\n")
+        assert client.reply().body == b"ab" * 6
+
+
+@pytest.mark.parametrize(
+    "start",
+    [b"Content-Length: 10\r\n\r\n123", b"Transfer-Encoding: chunked\r\n\r\n5\r\nhel"],
+    ids=["content-length", "chunked"],
+)
+def test_a_body_that_never_arrives_gets_408(start: bytes) -> None:
     with running(echo_app, body_timeout=0.3) as server, Client.connect(server) as client:
-        client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123")
+        client.send(b"POST / HTTP/1.1\r\nHost: x\r\n" + start)
         reply = client.reply()
         assert reply.status == 408
         assert (reply.header("Server") or "").startswith("wsgidev/")
