@@ -47,8 +47,9 @@ BOOTSTRAP = "from wsgidev._reloader_child import main; main()"
 # After Ctrl+C the child finishes its in-flight requests (the server allows 5 s); past this it
 # is killed. A second Ctrl+C kills it at once.
 GRACE_SECONDS = 7.0
-# A spare child (interpreter started, wsgidev imported, user code not) is started this long
-# after a restart, so it never competes with the child that is starting for the CPU.
+# A spare child (interpreter started, wsgidev imported, user code not) is started once the
+# new child serves, or this long after a restart, so it never competes with the child that is
+# starting for the CPU.
 STANDBY_DELAY_SECONDS = 1.5
 # An unanswered line waiting on the terminal this long is ours (nobody else, e.g. pdb, read it).
 STDIN_CLAIM_SECONDS = 0.3
@@ -59,6 +60,7 @@ _RELOAD = b"R"
 _INTERRUPT = b"I"
 _TERMINATE = b"T"
 RETIRING = b"X"  # written by a child that stopped accepting to restart: start the next one now
+SERVING = b"S"  # written by a child that imported the app and serves: time to warm a spare
 
 SslSpec = Literal["adhoc", "unavailable"] | tuple[str, str] | None
 
@@ -272,6 +274,8 @@ class Supervisor:
                 return False
             if byte == RETIRING:
                 self._on_retiring()
+            if byte == SERVING and self._standby_due is not None:
+                self._standby_due = time.monotonic()  # the child is up: the CPU is free again
             if byte == _RELOAD:
                 self._reload()
             if byte in (_INTERRUPT, _TERMINATE) and not self._on_stop_signal(byte):

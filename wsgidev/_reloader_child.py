@@ -29,6 +29,7 @@ from ._reloader import (
     RESTART_EXIT_CODE,
     RETIRING,
     SERVER_FD_ENV,
+    SERVING,
     STANDBY_ENV,
     TARGET_ENV,
     ReloaderOptions,
@@ -141,6 +142,7 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
     answers, so requests queued during the restart are not kept waiting for it.
     """
     _serving.set()
+    _tell_supervisor(SERVING)
     restart = threading.Event()
     stopping = threading.Event()
     stop = threading.Event()
