@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import stat
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import Response, call_app
-from wsgidev.debug import security
+from wsgidev.debug import DebuggedApplication, security
 from wsgidev.debug.commands import console_page, dispatch_command
 from wsgidev.debug.security import (
     DebuggerSecurity,
@@ -486,13 +487,30 @@ def test_a_pin_file_others_can_read_is_not_trusted(private_cache: Path) -> None:
     assert new_pin is not None and json.loads(path.read_text())["pin"] == new_pin
 
 
-def test_different_apps_get_different_files(private_cache: Path) -> None:
-    def other_app(environ: Any, start_response: Any) -> list[bytes]:
-        return []
+def test_the_pin_belongs_to_the_program_not_to_the_wrapped_app(private_cache: Path) -> None:
+    # Under the reloader an app that fails to import is replaced by an error app: the PIN
+    # printed then must be the one the real app had before and gets again after the fix.
+    def error_app(environ: Any, start_response: Any) -> list[bytes]:
+        raise RuntimeError("the application failed to start")
 
-    get_pin_and_cookie_name(sample_app)
-    get_pin_and_cookie_name(other_app)
-    assert len(list((private_cache / "wsgidev" / "pins").iterdir())) == 2
+    real = DebuggedApplication(sample_app, evalex=True, pin_logging=False)
+    failing = DebuggedApplication(error_app, evalex=True, pin_logging=False)
+    assert real.pin is not None and failing.pin == real.pin
+    assert failing.pin_cookie_name == real.pin_cookie_name
+    assert get_pin_and_cookie_name(error_app) == get_pin_and_cookie_name(sample_app)
+    assert len(list((private_cache / "wsgidev" / "pins").iterdir())) == 1
+
+
+def test_another_program_or_folder_gets_its_own_pin(
+    private_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pin, _ = get_pin_and_cookie_name(sample_app)
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "other_project.py")])
+    other_program, _ = get_pin_and_cookie_name(sample_app)
+    monkeypatch.chdir(tmp_path)
+    other_folder, _ = get_pin_and_cookie_name(sample_app)
+    assert len({pin, other_program, other_folder}) == 3
+    assert len(list((private_cache / "wsgidev" / "pins").iterdir())) == 3
 
 
 def test_the_environment_variable_sets_or_disables_the_pin(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""The debugger PIN: random, kept per app in a private file under the user's cache folder.
+"""The debugger PIN: random, kept per program in a private file under the user's cache folder.
 
 It survives reloader restarts (the file) but cannot be derived from facts about the machine.
 security.py decides what a PIN unlocks.
@@ -35,16 +35,19 @@ def user_cache_dir() -> Path:
 
 
 def app_key(app: object) -> str:
-    """A stable, non-secret name for ``app`` in this project: the same in every reloaded child.
+    """A stable, non-secret name for the program serving ``app``: the same in every reloaded child.
 
-    The program and working directory are part of it, so two projects that both serve a
-    ``flask.Flask`` instance get different PINs.
+    It is made of the command line (the program's absolute path and its arguments, which the
+    reloader hands unchanged to each child) and the working directory, not of ``app`` itself:
+    while the app fails to import, the reloader serves an error app in its place, and that
+    server must print the PIN the real app had and gets back after the fix. Two projects, or
+    two commands in one project, get different PINs. Only the file name comes from these
+    facts; the PIN in it stays random.
     """
-    module = getattr(app, "__module__", None) or type(app).__module__
-    name = getattr(app, "__qualname__", None) or type(app).__qualname__
-    module_file = getattr(sys.modules.get(module), "__file__", None) or ""
-    program = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    facts = "\0".join([module, name, module_file, program, os.getcwd()])
+    del app  # kept for the callers' shape (Werkzeug keys by app); see above
+    argv = list(sys.argv) or [""]
+    program = os.path.abspath(argv[0]) if argv[0] and argv[0] != "-c" else argv[0]
+    facts = "\0".join([program, *argv[1:], "\0cwd", os.getcwd()])
     return hashlib.sha256(facts.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
