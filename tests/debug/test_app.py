@@ -236,6 +236,62 @@ def test_the_error_is_logged_with_the_page_url(caplog: pytest.LogCaptureFixture)
     assert f"Debugger page: {response.header(TRACEBACK_HEADER)}" in caplog.text
 
 
+def test_the_same_error_again_is_logged_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    # What an app that failed to import does: every request raises the one stored exception.
+    stored = ValueError("boom at import")
+
+    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise stored
+
+    app = DebuggedApplication(broken)
+    with caplog.at_level(logging.ERROR, "wsgidev"):
+        urls = [call_app(app, f"/page{n}").header(TRACEBACK_HEADER) for n in range(5)]
+    records = [r.getMessage() for r in caplog.records]
+    assert len(records) == 5
+    assert records[0].count("Traceback (most recent call last)") == 1
+    assert "ValueError: boom at import" in records[0] and urls[0] in records[0]
+    for n, message in enumerate(records[1:], 1):
+        assert "\n" not in message and "Traceback" not in message
+        assert f"Error on GET http://127.0.0.1/page{n}" in message
+        assert "same error as logged above" in message and "ValueError: boom at import" in message
+        assert str(urls[n]) in message
+
+
+def test_a_different_error_between_repeats_is_logged_in_full(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, second = KeyError("first"), KeyError("second")
+    order = iter([first, first, second, first])
+
+    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise next(order)
+
+    app = DebuggedApplication(broken)
+    with caplog.at_level(logging.ERROR, "wsgidev"):
+        for _ in range(4):
+            call_app(app, "/")
+    full = ["Traceback (most recent call last)" in r.getMessage() for r in caplog.records]
+    assert full == [True, False, True, True]
+
+
+def test_an_error_already_shown_in_the_terminal_is_not_shown_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The reloader prints an import error once when the child starts, then serves it.
+    stored = SyntaxError("invalid syntax")
+
+    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise stored
+
+    app = DebuggedApplication(broken)
+    app.mark_logged(stored)
+    with caplog.at_level(logging.ERROR, "wsgidev"):
+        url = call_app(app, "/").header(TRACEBACK_HEADER)
+    (record,) = caplog.records
+    assert "Traceback" not in record.getMessage() and "\n" not in record.getMessage()
+    assert "SyntaxError: invalid syntax" in record.getMessage() and str(url) in record.getMessage()
+
+
 def test_if_rendering_fails_the_client_still_gets_the_traceback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
+import threading
 import traceback as pytraceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
@@ -96,6 +97,9 @@ class DebuggedApplication:
         self.tracebacks = TracebackStore(max_tracebacks)
         self.assets = AssetSet(asset_dir("static"))
         self._frame_ids = itertools.count(1)
+        # The last error whose traceback reached the terminal: the same one again gets one line.
+        self._logged_lock = threading.Lock()
+        self._last_logged: tuple[BaseException | None, str] = (None, "")
         ensure_handler()
         if self.evalex:
             self.security.log_startup()
@@ -119,6 +123,12 @@ class DebuggedApplication:
     def trusted_hosts(self) -> list[str]:
         """Host names the console accepts; append to it (a leading dot matches subdomains)."""
         return self.security.trusted_hosts
+
+    def mark_logged(self, exc: BaseException) -> None:
+        """Say that ``exc``'s traceback is already in the terminal (a server that could not load
+        the app printed it): requests that raise it again log one line, not the traceback."""
+        with self._logged_lock:
+            self._last_logged = (exc, "")
 
     def find_frame(self, frame_id: int) -> FrameHandle | None:
         """The live frame behind ``data-frame-id``, while its traceback is retained (evalex only)."""
@@ -180,9 +190,9 @@ class DebuggedApplication:
         except Exception as failure:  # the debugger itself failed: still answer, in plain text
             return self._fallback_response(exc, failure, environ, start_response)
         if not _replace_response(start_response, page.headers, exc):
-            self._log(retained, environ, page_url, started=True)
+            self._log(exc, retained, environ, page_url, started=True)
             raise exc  # the original, its chain untouched: the server cuts the response
-        self._log(retained, environ, page_url, started=False)
+        self._log(exc, retained, environ, page_url, started=False)
         return [page.body]
 
     def _retain(self, exc: BaseException, environ: WSGIEnvironment) -> Retained:
@@ -209,10 +219,16 @@ class DebuggedApplication:
         except Exception:  # describing failed; the plain traceback is still worth logging
             logger.exception("Error after the response started; it is cut short.")
             return
-        self._log(retained, environ, self._page_url(environ, retained.token), started=True)
+        self._log(exc, retained, environ, self._page_url(environ, retained.token), started=True)
 
     def _log(
-        self, retained: Retained, environ: WSGIEnvironment, page_url: str, *, started: bool
+        self,
+        exc: BaseException,
+        retained: Retained,
+        environ: WSGIEnvironment,
+        page_url: str,
+        *,
+        started: bool,
     ) -> None:
         request = retained.traceback.request
         # The client wrote the URL: no escape sequence or line break of its reaches the terminal.
@@ -229,8 +245,27 @@ class DebuggedApplication:
             # The client chose that Host: a terminal link to it could lead to a look-alike
             # page asking for the PIN. Link through the server's own name instead.
             page_url = self._page_url({**environ, "HTTP_HOST": ""}, retained.token)
+        if self._seen_last(exc, retained.traceback.plaintext):
+            # An app that cannot start raises the same error on every request: the terminal
+            # shows its traceback once, then one line per request.
+            summary = _terminal_text(_summary(exc), lines=False)
+            logger.error(
+                "%s The same error as logged above (%s). * Debugger page: %s",
+                intro,
+                summary,
+                page_url,
+            )
+            return
         plaintext = _terminal_text(retained.traceback.plaintext, lines=True)
         logger.error("%s\n%s * Debugger page: %s", intro, plaintext, page_url)
+
+    def _seen_last(self, exc: BaseException, plaintext: str) -> bool:
+        """Whether ``exc`` (the same object, or the same traceback text) was logged last;
+        remember it for next time."""
+        with self._logged_lock:
+            last, text = self._last_logged
+            self._last_logged = (exc, plaintext)
+        return exc is last or plaintext == text
 
     def _fallback_response(
         self,
@@ -365,6 +400,16 @@ class DebuggedApplication:
             return [] if environ.get("REQUEST_METHOD") == "HEAD" else [page.body]
 
         return app
+
+
+def _summary(exc: BaseException, limit: int = 160) -> str:
+    """``ValueError: message``, on one line and bounded."""
+    try:
+        message = " ".join(str(exc).split())
+    except Exception:  # a __str__ that raises
+        message = ""
+    line = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 class _Page:
