@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -366,6 +368,17 @@ def test_library_files_are_python_installed_packages_and_wsgidev() -> None:
     assert is_library_file("<frozen importlib._bootstrap>")
     assert not is_library_file(__file__)
     assert not is_library_file("<string>")
+
+
+@pytest.mark.parametrize("prefix", ["prefix", "exec_prefix", "base_prefix"])
+def test_console_script_entry_points_are_library_frames(prefix: str, tmp_path: Path) -> None:
+    # `wsgidev run`, `flask run`: the venv's bin/ launcher is not the developer's code.
+    from wsgidev.debug.model import is_library_file
+
+    folder = "Scripts" if sys.platform == "win32" else "bin"
+    assert is_library_file(os.path.join(getattr(sys, prefix), folder, "wsgidev"))
+    assert is_library_file(os.path.join(getattr(sys, prefix), folder, "flask"))
+    assert not is_library_file(str(tmp_path / "bin" / "manage.py"))
 
 
 def test_a_slow_repr_is_interrupted() -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import os
 import site
+import sys
 import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,7 +126,17 @@ def _library_roots() -> tuple[str, ...]:
     except AttributeError:  # site is stubbed out in some embedded interpreters
         pass
     roots.add(str(Path(__file__).resolve().parent.parent))  # wsgidev itself
-    return tuple(sorted(str(Path(root)) + "/" for root in roots if root))
+    # Console-script launchers (``bin/wsgidev``, ``Scripts\\flask.exe``'s script) run installed
+    # code; the developer's own files never live there.
+    for scheme_scripts in (paths.get("scripts", ""), *_prefix_script_dirs()):
+        roots.add(scheme_scripts)
+    roots.update([str(Path(root).resolve()) for root in roots if root])
+    return tuple(sorted(os.path.join(str(Path(root)), "") for root in roots if root))
+
+
+def _prefix_script_dirs() -> list[str]:
+    prefixes = {sys.prefix, sys.exec_prefix, getattr(sys, "base_prefix", sys.prefix)}
+    return [os.path.join(prefix, folder) for prefix in prefixes for folder in ("bin", "Scripts")]
 
 
 LIBRARY_ROOTS = _library_roots()
