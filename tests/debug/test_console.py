@@ -276,6 +276,20 @@ def test_render_repr_helpers_keep_short_reprs_whole() -> None:
     assert "show-more" not in shown
 
 
+def test_the_rest_behind_show_more_keeps_the_colour_of_what_it_continues() -> None:
+    # A long string cut in the middle: the hidden rest is still string, not names and errors.
+    text = repr("ab cd if " * 300)
+    shown = str(output.render_repr(text))
+    rest = re.search(r'<span class="repr-rest" hidden>(.*?)</span><button', shown, re.S)
+    assert rest is not None
+    classes = set(re.findall(r'class="([^"]+)"', rest.group(1)))
+    assert classes == {"s1"}
+    head = re.search(r'<span class="repr-head">(.*?)</span><span class="repr-rest"', shown, re.S)
+    assert head is not None and set(re.findall(r'class="([^"]+)"', head.group(1))) == {"s1"}
+    # Nothing is lost or doubled at the cut.
+    assert html.unescape(re.sub(r"<[^>]+>", "", head.group(1) + rest.group(1))) == text
+
+
 def test_a_line_of_only_spaces_ends_a_block(frame_console: Console) -> None:
     assert frame_console.run("def f():").more
     assert frame_console.run("    return x").more

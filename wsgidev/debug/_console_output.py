@@ -11,7 +11,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from markupsafe import Markup
+from pygments import format as pygments_format
 from pygments import highlight as pygments_highlight
+from pygments import lex
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, PythonTracebackLexer
 
@@ -57,16 +59,49 @@ def render_repr(text: str, visible: int = REPR_VISIBLE) -> Markup:
     omitted = max(0, len(text) - REPR_MAX)
     rest = text[visible : min(len(text), REPR_MAX)]
     tail = render_omitted(omitted) if omitted else Markup("")
+    # One pass of the lexer over both parts: lexing the rest alone would start it mid-token
+    # (inside a string, say) and colour it as names and errors.
+    head, rest_html = _highlight_split(text[:visible] + rest, visible)
     return Markup(
         '<span class="repr truncated"><span class="repr-head">{head}</span>'
         '<span class="repr-rest" hidden>{rest}{tail}</span>'
         '<button type="button" class="show-more">show more ({count} characters)</button></span>'
     ).format(
-        head=highlight(text[:visible]),
-        rest=highlight(rest),
+        head=head,
+        rest=rest_html,
         tail=tail,
         count=f"{len(text) - visible:,}",
     )
+
+
+def _highlight_split(text: str, at: int) -> tuple[Markup, Markup]:
+    """``text`` highlighted as one piece, then cut into the HTML of ``text[:at]`` and ``text[at:]``."""
+    head: list[tuple[Any, str]] = []
+    rest: list[tuple[Any, str]] = []
+    seen = 0
+    tokens = list(lex(text, _PYTHON))
+    if tokens and tokens[-1][1].endswith("\n") and not text.endswith("\n"):
+        kind, value = tokens.pop()  # the newline the lexer adds at the end
+        tokens += [(kind, value[:-1])] if value[:-1] else []
+    for kind, value in tokens:
+        if seen >= at:
+            rest.append((kind, value))
+        elif seen + len(value) <= at:
+            head.append((kind, value))
+        else:
+            head.append((kind, value[: at - seen]))
+            rest.append((kind, value[at - seen :]))
+        seen += len(value)
+    return _format(head), _format(rest)
+
+
+def _format(tokens: list[tuple[Any, str]]) -> Markup:
+    # Pygments escapes its input and emits only <span class=...>, as in highlight(). The
+    # formatter ends every part with a line break; keep one only where the text has it.
+    html = pygments_format(tokens, _FORMATTER)
+    if tokens and not tokens[-1][1].endswith("\n") and html.endswith("\n"):
+        html = html[:-1]
+    return Markup(html)
 
 
 def render_omitted(count: int, what: str = "") -> Markup:
