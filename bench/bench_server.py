@@ -385,7 +385,7 @@ def discard_client(url: str, duration: float, connections: int) -> None:
         fields = head.lower().split(b"\r\n")
         length = next(int(f.split(b":", 1)[1]) for f in fields if f.startswith(b"content-length:"))
         while length > 0:
-            got = len(sock.recv(min(length, 1 << 22), socket.MSG_TRUNC))
+            got = len(sock.recv(min(length, 1 << 20), socket.MSG_TRUNC))
             if got == 0:
                 raise ConnectionError("the server closed mid-body")
             length -= got
