@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import call_app
+from wsgidev.debug import DebuggedApplication
 from wsgidev.debug import _console_output as output
 from wsgidev.debug.console import Console
 
@@ -288,6 +290,31 @@ def test_the_rest_behind_show_more_keeps_the_colour_of_what_it_continues() -> No
     assert head is not None and set(re.findall(r'class="([^"]+)"', head.group(1))) == {"s1"}
     # Nothing is lost or doubled at the cut.
     assert html.unescape(re.sub(r"<[^>]+>", "", head.group(1) + rest.group(1))) == text
+
+
+def standalone_page(**options: Any) -> str:
+    def ok(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b""]
+
+    app = DebuggedApplication(ok, evalex=True, pin_logging=False, **options)
+    response = call_app(app, "/console", headers={"Host": "localhost"})
+    assert response.code == 200
+    return response.body.decode()
+
+
+def test_the_standalone_console_names_console_init_func_only_when_given() -> None:
+    plain = standalone_page()
+    assert "console_init_func" not in plain and "starts empty" in plain
+    seeded = standalone_page(console_init_func=lambda: {"db": object()})
+    assert "console_init_func()" in seeded and "starts empty" not in seeded
+
+
+def test_dump_in_the_standalone_console_does_not_speak_of_a_frame() -> None:
+    standalone = Console({"answer": 42}, locals_title="Names in this console")
+    out = run(standalone, "dump()")
+    assert "Names in this console" in out and "frame" not in out and "answer" in out
+    assert "Local variables in this frame" in run(Console({"answer": 42}), "dump()")
 
 
 def test_a_line_of_only_spaces_ends_a_block(frame_console: Console) -> None:

@@ -209,7 +209,11 @@ class _Masked:
         return MASK
 
 
-def render_locals(namespace: Mapping[str, Any], hidden: Iterable[str]) -> Markup:
+def render_locals(
+    namespace: Mapping[str, Any],
+    hidden: Iterable[str],
+    title: str = "Local variables in this frame",
+) -> Markup:
     """``dump()`` without arguments: the names visible in this console, helpers left out.
 
     Values whose names look like secrets are masked as on the page (a screenshot of the console
@@ -227,4 +231,4 @@ def render_locals(namespace: Mapping[str, Any], hidden: Iterable[str]) -> Markup
         if masked
         else ""
     )
-    return render_table("Local variables in this frame", items, note)
+    return render_table(title, items, note)

@@ -118,7 +118,9 @@ class _Consoles:
         with self.lock:
             self._forget_evicted(debugger)
             if self.standalone is None:
-                self.standalone = Console(_initial_namespace(debugger))
+                self.standalone = Console(
+                    _initial_namespace(debugger), locals_title="Names in this console"
+                )
             return self.standalone
 
 
@@ -353,8 +355,18 @@ def console_page(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplicatio
         evalex="true" if debugger.evalex else "false",
         multiprocess="true" if environ.get("wsgi.multiprocess") else "false",
         pin_required="true" if security.pin is not None else "false",
+        intro=_STANDALONE_INTRO if debugger.console_init_func is None else _SEEDED_INTRO,
     )
     return _html_response(200, page, full_page=True, nonce=nonce)
+
+
+_STANDALONE_INTRO = Markup(
+    "Its namespace starts empty. To run code inside a failing frame, open the console of that "
+    "frame on the traceback page."
+)
+_SEEDED_INTRO = Markup(
+    "Its namespace was prepared by the application's <code>console_init_func()</code>."
+)
 
 
 def _html_response(

@@ -264,7 +264,10 @@ class Console:
         namespace: Mapping[str, Any] | None = None,
         globals_: Mapping[str, Any] | None = None,
         environ: Mapping[str, Any] | None = None,
+        *,
+        locals_title: str = "Local variables in this frame",
     ) -> None:
+        self.locals_title = locals_title  # what dump() calls its table; a page console has no frame
         seed: dict[str, Any] = {"dump": self._dump, "help": self._help}
         if environ is not None:
             seed["environ"] = environ
@@ -374,7 +377,7 @@ class Console:
         self._capture.add_html(Markup('<div class="display">{}</div>').format(shown))
 
     def _dump(self, *args: object, all: bool = False) -> None:
-        """dump() shows this frame's variables; dump(obj) shows obj's attributes or items."""
+        """dump() shows the console's variables; dump(obj) shows obj's attributes or items."""
         if self._capture is None:
             return
         if len(args) > 1:
@@ -382,7 +385,9 @@ class Console:
         if args:
             html = output.render_dump(args[0], show_all=all)
         else:
-            html = output.render_locals(self.namespace, (*self.HELPERS, "__builtins__", "_"))
+            html = output.render_locals(
+                self.namespace, (*self.HELPERS, "__builtins__", "_"), self.locals_title
+            )
         self._capture.add_html(html)
 
     def _help(self, *args: object) -> None:
