@@ -115,6 +115,24 @@ def test_the_copy_button_copies_pythons_traceback(
     assert real_problems(browser_page) == []
 
 
+@pytest.mark.parametrize("path", ["/boom", "/recursion"])
+def test_the_plaintext_traceback_is_shown_whole_not_in_a_scroll_box(
+    server: LiveServer, browser_page: WatchedPage, path: str
+) -> None:
+    # A fixed-height box cut the text mid-traceback; the page itself scrolls instead.
+    page: Any = browser_page.page
+    page.goto(server.url + path)
+    box = page.locator("#plaintext-text")
+    heights = box.evaluate("e => [e.scrollHeight, e.clientHeight]")
+    assert heights[0] <= heights[1] + 1, heights
+    last_line = box.inner_text().rstrip().splitlines()[-1]
+    assert last_line.endswith(("could not read the <payload>", "maximum recursion depth exceeded"))
+    assert page.locator("#plaintext button.copy").is_visible()
+    box.scroll_into_view_if_needed()
+    assert real_problems(browser_page) == []
+    browser_page.screenshot(f"traceback-plaintext{path.replace('/', '-')}.png")
+
+
 def test_a_huge_traceback_is_excerpted_but_copied_whole(
     server: LiveServer, browser_page: WatchedPage
 ) -> None:
