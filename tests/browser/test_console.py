@@ -134,6 +134,12 @@ def test_pin_then_a_frame_console_with_history_and_completion(
     more.click()
     assert console.locator(".repr-rest").last.is_visible()
     assert last_result(console).count("x") >= 3000
+    # The rest is still coloured as the string it continues.
+    colours = console.locator(".repr").last.evaluate(
+        "e => [e.querySelector('.repr-head span'), e.querySelector('.repr-rest span')]"
+        ".map(s => s && getComputedStyle(s).color)"
+    )
+    assert colours[0] is not None and colours == [colours[0], colours[0]]
 
     enter(console, "dump()")
     assert console.locator(".dump th", has_text="user_name").count() == 1
@@ -178,10 +184,16 @@ def test_the_standalone_console(server: LiveServer, browser_page: WatchedPage) -
     type_pin(tab, PIN)
     console = tab.locator(".wsgidev-console")
     console.locator(".console-input").wait_for(state="visible")
+    # A fresh console has its prompt at the top, with no empty band above it.
+    assert console.locator(".console-output").evaluate("e => e.offsetHeight") < 40
     enter(console, "import sys; sys.version_info[0]")
     assert last_result(console) == "3"
     enter(console, "help(len)")
     assert "Return the number of items" in last_result(console)
+    enter(console, "dump()")
+    assert "Names in this console" in last_result(console)
+    intro = tab.locator(".console-page-header").inner_text()
+    assert "console_init_func" not in intro and "starts empty" in intro
     browser_page.screenshot("console-standalone.png")
     assert unexpected(browser_page) == []
 
