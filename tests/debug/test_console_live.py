@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import stat
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -315,6 +319,64 @@ def test_under_the_reloader_the_pin_is_printed_and_kept_across_restarts(
     fresh = Session(server)
     fresh.cookie = session.cookie
     assert fresh.command({"cmd": "pinauth"})[1]["auth"] is True
+
+
+GOOD_APP = """
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"{text}"]
+"""
+
+
+def start_cli(project: Path, env: dict[str, str], *args: str) -> LiveServer:
+    """``python -m wsgidev run ...`` in ``project``, read like the live_server fixture's servers."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", **env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsgidev", "run", *args],
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=full_env,
+        start_new_session=True,
+    )
+    server = LiveServer(proc)
+    threading.Thread(target=server._pump, name=f"live-server-{proc.pid}", daemon=True).start()
+    try:
+        server.url = server.wait_for(r"Running on (?P<url>http://\S+)", 20)["url"]
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.mark.slow
+def test_the_pin_stays_the_same_while_the_app_fails_to_import_under_the_reloader(
+    cache_env: dict[str, str], tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    module = project / "site_app.py"
+    module.write_text(GOOD_APP.format(text="one"))
+    args = ("site_app:app", "--reload", "--debug", "--port", "0", "--reloader-type", "stat")
+    server = start_cli(project, cache_env, *args)
+    try:
+        pin = server.wait_for(PIN_LINE)[1]
+        broken_at = len(server.lines)
+        time.sleep(0.5)  # let the watcher take its first look before the change
+        module.write_text("def app(:\n")
+        server.wait_for("failed to start", start=broken_at, timeout=20)
+        assert server.wait_for(PIN_LINE, start=broken_at, timeout=20)[1] == pin
+        for _ in range(3):  # every request answers with the error; the terminal is not flooded
+            assert fetch(server, "GET", "/", headers=CRASH_HTML)[0] == 500
+        server.wait_for("same error as logged above", start=broken_at)
+        fixed_at = len(server.lines)
+        module.write_text(GOOD_APP.format(text="two"))
+        assert server.wait_for(PIN_LINE, start=fixed_at, timeout=20)[1] == pin
+    finally:
+        server.stop()
+    if server.proc.returncode not in (0, -2):
+        pytest.fail(f"the server exited with {server.proc.returncode}:\n{server.log}")
 
 
 def test_a_client_outside_trusted_clients_is_refused_whatever_the_pin(
