@@ -159,6 +159,55 @@ def test_port_in_use_prints_one_line_and_exits_1(busy_port: int, mode: list[str]
     assert "already in use" in lines[0]
 
 
+@pytest.mark.parametrize("mode", [[], ["--reload"]], ids=["plain", "reloader"])
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("nosuchhost.invalid", "cannot be resolved"),
+        # A documentation-only address (RFC 5737) no interface here has: EADDRNOTAVAIL.
+        ("192.0.2.1", "not an address of this machine"),
+        ("unix://", "needs a path"),
+    ],
+)
+def test_a_host_that_cannot_be_listened_on_is_one_line_and_exit_1(
+    host: str, expected: str, mode: list[str]
+) -> None:
+    proc = run_apps("hello", "--host", host, *mode)
+    output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert host in lines[0] and expected in lines[0]
+
+
+def test_a_unix_socket_in_use_names_the_path_not_a_port(short_tmp: Path) -> None:
+    path = str(short_tmp / "busy.sock")
+    with socket.socket(socket.AF_UNIX) as busy:
+        busy.bind(path)
+        busy.listen()
+        proc = run_apps("hello", "--host", f"unix://{path}")
+        output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 1, output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert path in lines[0] and "in use" in lines[0]
+    assert "port" not in lines[0]
+
+
+def test_bind_failures_called_from_code_exit_1_with_one_logged_line(
+    busy_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    for host, port in (("127.0.0.1", busy_port), ("nosuchhost.invalid", 0), ("192.0.2.1", 0)):
+        caplog.clear()
+        with pytest.raises(SystemExit) as exit_info:
+            serving.run_simple(host, port, hello_app)
+        assert exit_info.value.code == 1
+        messages = [record.getMessage() for record in caplog.records]
+        assert len(messages) == 1, messages
+        assert messages[0].startswith(f" * Cannot listen on {host} port {port}: ")
+
+
 def test_ctrl_c_exits_0(live_server: Any) -> None:
     server = live_server("hello")
     assert get(server.host, server.port)[0] == 200

@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, get_args
+from typing import Any, NoReturn, get_args
 
 from ._banner import BoundAddress, is_dual_stack, log_startup
 from ._handler import WSGIRequestHandler
@@ -48,8 +48,24 @@ __all__ = [
 
 RUN_MAIN_ENV = "WSGIDEV_RUN_MAIN"
 SERVER_FD_ENV = "WSGIDEV_SERVER_FD"
-# errno values that mean "this address cannot be listened on", worth one line and exit 1.
-_BIND_ERRORS = {errno.EADDRINUSE: "is already in use", errno.EACCES: "needs more privileges"}
+# Why an address cannot be listened on, by errno, and what to do about it (TCP, Unix socket).
+_BIND_HINTS = {
+    errno.EADDRINUSE: (
+        "it is already in use; stop the program using it, or choose another port "
+        "(0 picks a free one)",
+        "the socket path is in use by another server; stop it, or choose another path",
+    ),
+    errno.EACCES: (
+        "it needs more privileges; choose a port above 1023",
+        "permission denied; choose a path in a folder you can write to",
+    ),
+    errno.EADDRNOTAVAIL: (
+        "it is not an address of this machine; use 127.0.0.1, 0.0.0.0 for every "
+        "interface, or one of this machine's addresses",
+        "",
+    ),
+    errno.ENOENT: ("", "its folder does not exist"),
+}
 
 
 def is_running_from_reloader() -> bool:
@@ -235,30 +251,36 @@ def _inherited_fd() -> int | None:
 def _bind_or_exit(hostname: str, port: int) -> socket.socket:
     try:
         return bind_socket(hostname, port)
-    except OSError as exc:
-        _exit_if_unbindable(exc, hostname, port)
-        raise
+    except (OSError, ValueError) as exc:
+        _exit_unbindable(exc, hostname, port)
 
 
 def _make_server_or_exit(hostname: str, port: int, app: WSGIApplication, **kwargs: Any) -> Any:
+    fd = _inherited_fd()
     try:
-        return make_server(hostname, port, app, fd=_inherited_fd(), **kwargs)
-    except OSError as exc:
-        _exit_if_unbindable(exc, hostname, port)
-        raise
+        return make_server(hostname, port, app, fd=fd, **kwargs)
+    except (OSError, ValueError) as exc:
+        # run_simple has already checked every other argument make_server refuses with a
+        # ValueError, so here it can only be the host (unresolvable, or "unix://" alone).
+        if fd is not None:
+            raise
+        _exit_unbindable(exc, hostname, port)
 
 
-def _exit_if_unbindable(exc: OSError, hostname: str, port: int) -> None:
-    """A busy or privileged port is the user's to fix: one line, exit 1, no traceback."""
-    reason = _BIND_ERRORS.get(exc.errno or 0)
-    if reason is None:
-        return
-    where = hostname if hostname.startswith("unix://") else f"{hostname} port {port}"
-    if exc.errno == errno.EADDRINUSE:
-        hint = "stop the program using it, or choose another port (0 picks a free one)"
+def _exit_unbindable(exc: OSError | ValueError, hostname: str, port: int) -> NoReturn:
+    """An address that cannot be listened on is the user's to fix: one line, exit 1.
+
+    Werkzeug exits like this for a port in use; a host that does not resolve or is not this
+    machine's is the same kind of mistake, so it gets the same treatment, not a traceback.
+    """
+    unix = hostname.startswith("unix://")
+    where = hostname if unix else f"{hostname} port {port}"
+    if isinstance(exc, ValueError):
+        reason = str(exc)
     else:
-        hint = "choose a port above 1023"
-    logger.error(" * Cannot listen on %s: it %s; %s.", where, reason, hint)
+        hints = _BIND_HINTS.get(exc.errno or 0, ("", ""))
+        reason = hints[unix] or (exc.strerror or str(exc))
+    logger.error(" * Cannot listen on %s: %s.", where, reason.rstrip("."))
     sys.exit(1)
 
 
