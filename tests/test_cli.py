@@ -113,6 +113,11 @@ def project(tmp_path: Path) -> Path:
     other = tmp_path / "elsewhere"
     other.mkdir()
     (other / "standalone.py").write_text(APP_SOURCE + "app = make('standalone file')\n")
+    (tmp_path / "notcallable.py").write_text("app = 42\n")
+    (tmp_path / "badfactory.py").write_text("def create_app():\n    return None\n")
+    plain_dir = tmp_path / "plaindir"  # a folder without __init__.py: a namespace package
+    plain_dir.mkdir()
+    (plain_dir / "wsgi.py").write_text(APP_SOURCE + "app = make('in a plain folder')\n")
     return tmp_path
 
 
@@ -211,7 +216,13 @@ def test_https_with_a_cert_and_key(serve_cli: Callable[..., LiveServer], project
         ("site_app:app[0]", ["not a name or a call"]),
         ("missing/file.py", ["file", "file.py", "does not exist"]),
         ("helpers:make('x')()", ["not a name or a call"]),
-        ("legacy:__name__", ["is a str, not a WSGI application"]),
+        ("legacy:__name__", ["legacy:__name__ is 'legacy' (a str)", "WSGI application"]),
+        ("notcallable", ["notcallable:app is 42 (an int)", "must be a WSGI application"]),
+        ("notcallable:app", ["notcallable:app is 42 (an int)", "must be a WSGI application"]),
+        ("badfactory", ["badfactory:create_app() returned None", "must be a WSGI application"]),
+        ("plaindir/", ["is a folder without __init__.py", "plaindir/wsgi.py"]),
+        ("plaindir", ["namespace package", "no __init__.py", "plaindir.wsgi"]),
+        ("plaindir:app", ["namespace package", "no __init__.py", "plaindir.wsgi"]),
     ],
 )
 def test_a_target_that_cannot_be_found_is_one_paragraph_and_status_2(
@@ -223,6 +234,7 @@ def test_a_target_that_cannot_be_found_is_one_paragraph_and_status_2(
     message = result.stderr.strip()
     assert message.startswith(f"Error: could not load the application {target!r}:")
     assert "\n" not in message
+    assert "?" not in message
     for fragment in expected:
         assert fragment in message
 
@@ -290,6 +302,7 @@ def test_help_explains_every_flag(tmp_path: Path) -> None:
         (["run", "site_app", "--threaded", "--processes", "2"], "not allowed with argument"),
         (["run", "site_app", "--adhoc", "--cert", "c.pem"], "not allowed with argument"),
         (["run", "site_app", "--reloader-type", "inotify"], "invalid choice"),
+        (["run", "site_app", "--adhoc"], "--adhoc: "),
         (["serve"], "invalid choice"),
     ],
 )
@@ -301,10 +314,67 @@ def test_bad_flags_are_usage_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(project)
+    # As on a machine without the tls extra (only --adhoc reaches for it).
+    monkeypatch.setitem(sys.modules, "cryptography", None)
     with pytest.raises(SystemExit) as exit_info:
         cli.main(args, prog="wsgidev")
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    # The usage shown is the one of the command that was mistyped, with its own flags.
+    usage = "usage: wsgidev run " if args[0] == "run" else "usage: wsgidev [-h]"
+    assert err.startswith(usage), err
+    if args == ["run", "site_app", "--adhoc"]:
+        assert "wsgidev[tls]" in err
+
+
+@pytest.mark.parametrize(
+    "host", ["nosuchhost.invalid", "192.0.2.1"], ids=["unresolvable", "not-this-machine"]
+)
+def test_a_host_that_cannot_be_listened_on_is_one_line_and_status_1(
+    project: Path, host: str
+) -> None:
+    result = run_cli("run", "site_app", "--host", host, cwd=project)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert host in result.stderr
+
+
+@pytest.mark.live
+def test_flags_that_modify_an_absent_flag_warn_in_one_line_each(
+    serve_cli: Callable[..., LiveServer], project: Path
+) -> None:
+    server = serve_cli(
+        "run",
+        "site_app",
+        "--no-evalex",
+        "--reloader-type",
+        "stat",
+        "--extra-files",
+        "settings.toml",
+        "--exclude-patterns",
+        "*.log",
+        cwd=project,
+    )
+    for flag, needed in (
+        ("--no-evalex", "--debug"),
+        ("--reloader-type", "--reload"),
+        ("--extra-files", "--reload"),
+        ("--exclude-patterns", "--reload"),
+    ):
+        line = f"Warning: {flag} has no effect without {needed}"
+        assert server.log.count(line) == 1, server.log
+    assert get(server)[2] == b"module app"
+
+
+@pytest.mark.live
+def test_flags_used_with_the_flag_they_modify_do_not_warn(
+    serve_cli: Callable[..., LiveServer], project: Path
+) -> None:
+    server = serve_cli("run", "site_app", "--debug", "--no-evalex", cwd=project)
+    assert get(server)[2] == b"module app"
+    assert "Warning:" not in server.log
 
 
 def test_port_in_use_is_one_line_and_status_1(project: Path) -> None:
@@ -378,6 +448,9 @@ def test_demo_serves_its_pages_static_files_stream_and_form(
     server.wait_for(r"Debugger PIN|Debugger is active")
     status, _, index = get(server, "/")
     assert status == 200
+    # The home page is the demo itself; other pages are "PAGE · wsgidev demo".
+    assert b"<title>wsgidev demo</title>" in index
+    assert "<title>A form · wsgidev demo</title>".encode() in get(server, "/form")[2]
     for link in (
         b'href="/error"',
         b'href="/static/demo.css"',

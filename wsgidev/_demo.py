@@ -16,13 +16,14 @@ from ._types import StartResponse, WSGIEnvironment
 STATIC_EXPORTS = {"/static": ("wsgidev", "_demo_static")}
 MAX_FORM_BYTES = 64 * 1024
 MAX_STREAM_LINES = 100
+DEMO_TITLE = "wsgidev demo"
 
 _PAGE = Markup("""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · wsgidev demo</title>
+<title>{page_title}</title>
 <link rel="stylesheet" href="/static/demo.css">
 </head>
 <body>
@@ -60,7 +61,7 @@ def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[byt
     path = environ.get("PATH_INFO", "/")
     method = environ.get("REQUEST_METHOD", "GET")
     if path == "/":
-        return _html(start_response, "200 OK", "wsgidev demo", _INDEX)
+        return _html(start_response, "200 OK", DEMO_TITLE, _INDEX)
     if path == "/error":
         return _error_route()
     if path == "/stream":
@@ -92,7 +93,9 @@ def _html(
     content: Markup,
     extra_headers: list[tuple[str, str]] | None = None,
 ) -> Iterator[bytes]:
-    body = _PAGE.format(title=title, content=content).encode("utf-8")
+    # The home page is the demo itself; the others say which page of the demo they are.
+    page_title = title if title == DEMO_TITLE else f"{title} · {DEMO_TITLE}"
+    body = _PAGE.format(title=title, page_title=page_title, content=content).encode("utf-8")
     headers = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))]
     start_response(status, headers + (extra_headers or []))
     return iter([body])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib
 import os
+import reprlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,10 +63,15 @@ def _split_attribute(text: str) -> tuple[str, str | None]:
     return where, attribute.strip() or None
 
 
-def _file_target(path: Path, attribute: str | None) -> Target:
-    path = path.expanduser().resolve()
+def _file_target(typed: Path, attribute: str | None) -> Target:
+    path = typed.expanduser().resolve()
     if path.is_dir() and (path / "__init__.py").is_file():
         path = path / "__init__.py"
+    elif path.is_dir():
+        raise TargetNotFound(
+            f"{str(path)!r} is a folder without __init__.py, so neither a package nor a .py "
+            f"file; {_suggest_files(typed, path)}"
+        )
     elif not path.exists() and path.with_name(path.name + ".py").is_file():
         path = path.with_name(path.name + ".py")  # "pkg/app" for "pkg/app.py", as with -m
     if not path.is_file():
@@ -89,15 +95,26 @@ def load_app(target: Target) -> WSGIApplication:
     """
     module = import_target_module(target)
     if target.attribute is not None:
-        app = _evaluate(module, target.attribute)
+        name, app = target.attribute, _evaluate(module, target.attribute)
     else:
-        app = _find_default(module)
+        name, app = _find_default(module)
     if not callable(app):
+        found = f"returned {_show(app)}" if name.endswith(")") else f"is {_show(app)}"
         raise TargetNotFound(
-            f"{_describe(target)}:{target.attribute or '?'} is a {type(app).__name__}, "
-            "not a WSGI application (a callable taking environ and start_response)"
+            f"{_describe(target)}:{name} {found}, but it must be a WSGI application (a "
+            "callable taking environ and start_response); pass MODULE:NAME naming the "
+            "application, or MODULE:FACTORY() for a function that returns it"
         )
     return app  # type: ignore[no-any-return]  # any callable is accepted as a WSGI app
+
+
+def _show(value: object) -> str:
+    """``42 (an int)``; ``None`` alone: what the user sees in their code, and its type."""
+    if value is None:
+        return "None"
+    kind = type(value).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    return f"{reprlib.repr(value)} ({article} {kind})"
 
 
 def import_target_module(target: Target) -> ModuleType:
@@ -119,21 +136,65 @@ def import_target_module(target: Target) -> ModuleType:
         raise
 
 
-def _find_default(module: ModuleType) -> Any:
+def _find_default(module: ModuleType) -> tuple[str, Any]:
+    """The first default name the module defines, as ``(label, value)`` for error messages."""
     for name in DEFAULT_NAMES:
         app = getattr(module, name, None)
         if app is not None:
-            return app
+            return name, app
     for name in DEFAULT_FACTORIES:
         factory = getattr(module, name, None)
         if callable(factory):
-            return factory()
+            return f"{name}()", factory()
     tried = ", ".join(DEFAULT_NAMES) + ", " + ", ".join(f"{n}()" for n in DEFAULT_FACTORIES)
     raise TargetNotFound(
-        f"imported module {module.__name__!r} ({module.__file__}) but found none of the names "
-        f"it looks for by default ({tried}); name the application as "
-        f"{module.__name__}:NAME"
+        f"imported {_describe_module(module)} but found none of the names it looks for by "
+        f"default ({tried}); {_name_hint(module)}"
     )
+
+
+def _describe_module(module: ModuleType) -> str:
+    """``module 'x' (/path/x.py)``, or what a folder without __init__.py imports as."""
+    if module.__file__ is not None:
+        return f"module {module.__name__!r} ({module.__file__})"
+    folders = ", ".join(map(str, getattr(module, "__path__", []))) or "?"
+    return (
+        f"{module.__name__!r}, a namespace package (the folder {folders} has no __init__.py, "
+        "so there is no code in it to define an application)"
+    )
+
+
+def _name_hint(module: ModuleType) -> str:
+    if module.__file__ is not None:
+        return f"name the application as {module.__name__}:NAME"
+    modules = sorted(
+        f"{module.__name__}.{path.stem}"
+        for folder in getattr(module, "__path__", [])
+        for path in Path(folder).glob("*.py")
+        if path.stem.isidentifier()
+    )
+    if not modules:
+        return "name a module inside it, e.g. PACKAGE.MODULE:NAME"
+    return f"name a module inside it, e.g. {' or '.join(_preferred(modules))}"
+
+
+def _suggest_files(typed: Path, folder: Path) -> str:
+    files = sorted(str(typed / path.name) for path in folder.glob("*.py"))
+    if not files:
+        return "it has no .py files, so name a .py file or an importable module instead"
+    return f"name a .py file in it, e.g. {' or '.join(_preferred(files))}"
+
+
+def _preferred(names: list[str]) -> list[str]:
+    """At most three, the usual homes of an app first."""
+    usual = ("app", "wsgi", "main", "application", "server")
+    rank = {stem: index for index, stem in enumerate(usual)}
+
+    def key(name: str) -> tuple[int, str]:
+        stem = Path(name).stem if name.endswith(".py") else name.rpartition(".")[2]
+        return rank.get(stem, len(usual)), name
+
+    return sorted(names, key=key)[:3]
 
 
 def _evaluate(module: ModuleType, attribute: str) -> Any:
@@ -178,9 +239,9 @@ def _lookup(module: ModuleType, node: ast.expr, attribute: str) -> Any:
     for depth, name in enumerate(names):
         if not hasattr(value, name):
             looked = ".".join(names[: depth + 1])
+            hint = "" if module.__file__ is not None else f"; {_name_hint(module)}"
             raise TargetNotFound(
-                f"imported module {module.__name__!r} ({module.__file__}) but it has no "
-                f"attribute {looked!r}"
+                f"imported {_describe_module(module)} but it has no attribute {looked!r}{hint}"
             )
         value = getattr(value, name)
     return value

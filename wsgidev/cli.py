@@ -58,6 +58,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         epilog=_RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # Errors found after parsing (--static, --cert, ...) print the usage of `run`, not the top.
+    run.set_defaults(run_parser=run)
     run.add_argument("target", metavar="TARGET", help="the application to serve (see above)")
     _add_address_arguments(run)
     _add_run_arguments(run)
@@ -106,9 +108,9 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     debug.add_argument(
         "--reloader-type",
         choices=["auto", "stat", "watchfiles", "watchdog"],
-        default="auto",
-        help="how --reload notices changes; auto prefers an installed event-based watcher "
-        "(default: %(default)s)",
+        default=None,
+        help="with --reload: how it notices changes; auto prefers an installed event-based "
+        "watcher (default: auto)",
     )
     debug.add_argument(
         "--extra-files",
@@ -188,7 +190,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(args)
-        return _run(parser, args)
+        return _run(args.run_parser, args)
     except KeyboardInterrupt:
         # Ctrl+C before the server took over (e.g. during a slow import) is a normal quit.
         return 0
@@ -199,6 +201,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     static = _static_exports(parser, args.static)
     ssl_context = _ssl_context(parser, args)
+    _warn_about_ineffective_flags(args)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     app = _load_for_reload(args.target) if args.reload else _load_or_exit(args.target)
@@ -211,13 +214,33 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         use_evalex=not args.no_evalex,
         extra_files=_split_paths(args.extra_files),
         exclude_patterns=_split_paths(args.exclude_patterns),
-        reloader_type=args.reloader_type,
+        reloader_type=args.reloader_type or "auto",
         threaded=args.threaded and args.processes == 1,
         processes=args.processes,
         static_files=static,
         ssl_context=ssl_context,
     )
     return 0
+
+
+def _warn_about_ineffective_flags(args: argparse.Namespace) -> None:
+    """A flag that only modifies another one is accepted without it, but said to do nothing."""
+    from .serving import is_running_from_reloader
+
+    if is_running_from_reloader():
+        return  # the supervisor has said it already
+    ineffective = [
+        ("--no-evalex", args.no_evalex, "--debug", args.debug),
+        ("--reloader-type", args.reloader_type is not None, "--reload", args.reload),
+        ("--extra-files", bool(args.extra_files), "--reload", args.reload),
+        ("--exclude-patterns", bool(args.exclude_patterns), "--reload", args.reload),
+    ]
+    for flag, given, needed, needed_given in ineffective:
+        if given and not needed_given:
+            print(
+                f"Warning: {flag} has no effect without {needed}; add {needed} or drop {flag}.",
+                file=sys.stderr,
+            )
 
 
 def _load_for_reload(text: str) -> Any:
