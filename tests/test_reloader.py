@@ -33,6 +33,8 @@ from wsgidev.serving import run_simple
 import views
 
 def app(environ, start_response):
+    if environ["PATH_INFO"] == "/crash":
+        os._exit(7)
     body = f"{views.VERSION} pid={os.getpid()}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
@@ -314,15 +316,50 @@ def test_sigterm_to_the_supervisor_alone_stops_both(project: Project) -> None:
     assert "Traceback" not in server.log
 
 
+def _crashed_answer(project: Project, cause: str) -> str:
+    """The 500 served after the child died: prompt, and naming how it died and what to do."""
+    _status, body = project.wait_for_body(lambda s, b: s == 500, timeout=5)
+    assert cause in body
+    assert "save" in body.lower() and "SIGHUP" in body
+    return body
+
+
+def test_a_crashed_child_is_reported_and_served_until_a_change(project: Project) -> None:
+    server = project.start()
+    child = project.child_pid()
+    with pytest.raises((http.client.HTTPException, OSError)):
+        project.get("/crash")
+    server.wait_for(r"server process exited with status 7; restarting after the next change")
+    assert _gone(child)
+    _crashed_answer(project, "exited with status 7")
+    time.sleep(0.5)
+    for _ in range(3):  # every later request is answered at once, not left in the backlog
+        assert project.get()[0] == 500
+    assert server.log.count(" * Restarting with") == 1, "not restarted in a loop"
+    assert server.log.count("exited with status 7") == 1
+    project.write("views.py", "VERSION = 8\n")
+    project.wait_for_body(lambda s, b: s == 200 and b.startswith("8 "))
+
+
 def test_a_killed_child_is_reported_and_restarted_after_a_change(project: Project) -> None:
     server = project.start()
     child = project.child_pid()
     os.kill(child, signal.SIGKILL)
     server.wait_for(r"server process was killed by signal 9 \(SIGKILL\)")
+    _crashed_answer(project, "killed by signal 9 (SIGKILL)")
     time.sleep(0.5)
     assert server.log.count(" * Restarting with") == 1, "not restarted in a loop"
     project.write("views.py", "VERSION = 6\n")
     project.wait_for_body(lambda s, b: s == 200 and b.startswith("6 "))
+
+
+def test_sighup_restarts_a_crashed_child(project: Project) -> None:
+    server = project.start()
+    child = project.child_pid()
+    os.kill(child, signal.SIGKILL)
+    _crashed_answer(project, "killed by signal 9")
+    server.signal(signal.SIGHUP)
+    assert project.child_pid() != child
 
 
 def test_cli_reload_serves_an_app_that_fails_to_import_at_start(project: Project) -> None:

@@ -42,6 +42,8 @@ OPTIONS_ENV = "WSGIDEV_RELOADER_OPTIONS"
 TARGET_ENV = "WSGIDEV_RELOADER_TARGET"
 STANDBY_ENV = "WSGIDEV_RELOADER_STANDBY"
 NOTIFY_ENV = "WSGIDEV_RELOADER_NOTIFY"
+# Set (to describe_exit's text) for a child that only explains why the last one died.
+CRASHED_ENV = "WSGIDEV_RELOADER_CRASHED"
 BOOTSTRAP = "from wsgidev._reloader_child import main; main()"
 
 # After Ctrl+C the child finishes its in-flight requests (the server allows 5 s); past this it
@@ -219,6 +221,8 @@ class Supervisor:
         self._standby_due: float | None = None
         # Children that stopped accepting for a restart and finish their requests meanwhile.
         self._retiring: list[subprocess.Popen[bytes]] = []
+        # The child that answers 500 after a crash (it never runs the program).
+        self._crash_server: subprocess.Popen[bytes] | None = None
 
     # -- events --------------------------------------------------------------------------
     def _wake(self, event: bytes) -> None:
@@ -315,7 +319,22 @@ class Supervisor:
                 "(or on SIGHUP / Enter).",
                 describe_exit(code),
             )
-            self._start_waiting()
+            if child is self._crash_server or not self._serve_crash(describe_exit(code)):
+                self._start_waiting()  # never loop: the explaining child itself failed
+        return True
+
+    def _serve_crash(self, how: str) -> bool:
+        """Start a child that answers every request with a 500 saying the server ``how`` died.
+
+        Without it requests would wait unanswered in the backlog until a change. That child
+        watches like any other and exits for a restart on a change, SIGHUP or Enter.
+        """
+        try:
+            self.child = self._start_process(standby=False, crashed=how)
+        except OSError as exc:
+            logger.warning(" * Could not start a process to report it: %s", exc)
+            return False
+        self._crash_server = self.child
         return True
 
     def _reload(self) -> None:
@@ -368,7 +387,7 @@ class Supervisor:
                 os.close(go)
         self.child = self._start_process(standby=False)
 
-    def _start_process(self, standby: bool) -> subprocess.Popen[bytes]:
+    def _start_process(self, standby: bool, crashed: str | None = None) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             RUN_MAIN_ENV: "true",
@@ -378,6 +397,8 @@ class Supervisor:
             RELOADER_TYPE_ENV: self.watcher_name,
             NOTIFY_ENV: str(self._wake_w),
         }
+        if crashed is not None:
+            env[CRASHED_ENV] = crashed
         fds = [self.listener.fileno(), self._wake_w]
         go_read = go_write = -1
         if standby:

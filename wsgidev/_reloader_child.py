@@ -24,6 +24,7 @@ from typing import Any
 from ._log import ensure_handler, logger
 from ._reloader import (
     BOOTSTRAP,
+    CRASHED_ENV,
     NOTIFY_ENV,
     OPTIONS_ENV,
     RESTART_EXIT_CODE,
@@ -65,6 +66,11 @@ def main() -> None:
     except KeyboardInterrupt:
         return  # the spare is let go (Ctrl+C, the supervisor stopping): nothing to say
     _started_at[0] = time.time()
+    crashed = os.environ.pop(CRASHED_ENV, None)
+    if crashed is not None:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_crash_report(crashed, options)
+        return
     try:
         if target.kind == "module":
             runpy.run_module(target.target, run_name="__main__", alter_sys=True)
@@ -243,7 +249,28 @@ def serve_startup_error(exc: Exception, options: ReloaderOptions) -> None:
     text = "".join(traceback.format_exception(exc)).rstrip()
     logger.error(" * The application failed to start; fix it and save to reload.\n%s", text)
     # The program's module left sys.modules with the failure: name its files explicitly.
-    files = _files_of(exc)
+    _serve_error(startup_error_app(exc, text, options), options, _files_of(exc))
+
+
+def serve_crash_report(how: str, options: ReloaderOptions) -> None:
+    """After the last child died (``how``: "exited with status 7"), answer 500s saying so.
+
+    The program is not run again (it would only crash again in a loop): this process serves
+    the explanation under the usual watch, and a change, SIGHUP or Enter restarts the program.
+    """
+    ensure_handler()
+    body = (
+        f"Internal Server Error\n\nThe server process {how}, so the application is not"
+        " running.\nSave a file of the project to restart it, or ask for a restart by hand:"
+        f" press Enter in the server's terminal or send SIGHUP (kill -HUP {os.getppid()}).\n"
+    ).encode("utf-8", "replace")
+    target = Target.from_json(os.environ[TARGET_ENV])
+    files = [target.target] if target.kind == "path" else []
+    _serve_error(_plain_500(body), options, files)
+
+
+def _serve_error(app: WSGIApplication, options: ReloaderOptions, files: list[str]) -> None:
+    """Serve ``app`` on the inherited socket until a change; ``files`` are watched too."""
     target = Target.from_json(os.environ[TARGET_ENV])
     here = os.getcwd() if target.kind == "module" else os.path.dirname(target.target)
     options = dataclasses.replace(
@@ -262,7 +289,7 @@ def serve_startup_error(exc: Exception, options: ReloaderOptions) -> None:
     server = make_server(
         options.hostname,
         options.port,
-        startup_error_app(exc, text, options),
+        app,
         threaded=options.threaded,
         ssl_context=options.ssl,
         fd=int(os.environ[SERVER_FD_ENV]),
@@ -289,6 +316,11 @@ def startup_error_app(exc: BaseException, text: str, options: ReloaderOptions) -
         "Internal Server Error\n\nThe application failed to start. Fix the error and save the "
         f"file: the server reloads by itself.\n\n{text}\n"
     ).encode("utf-8", "replace")
+    return _plain_500(body)
+
+
+def _plain_500(body: bytes) -> WSGIApplication:
+    """An app answering every request with ``body`` as a plain-text 500."""
 
     def show_it(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response(
