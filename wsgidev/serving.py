@@ -104,7 +104,17 @@ def run_simple(
     _check_arguments(
         hostname, port, application, reloader_interval, reloader_type, threaded, processes
     )
-    _check_optional_arguments(request_handler, static_files, extra_files, exclude_patterns)
+    _check_flags(
+        use_reloader=use_reloader,
+        use_debugger=use_debugger,
+        use_evalex=use_evalex,
+        threaded=threaded,
+        passthrough_errors=passthrough_errors,
+    )
+    _check_optional_arguments(request_handler, static_files)
+    # Lists now, so that checking a generator's items does not use them up.
+    extra_files = _path_list("extra_files", extra_files, "file paths")
+    exclude_patterns = _path_list("exclude_patterns", exclude_patterns, "glob str patterns")
     context = as_ssl_context(ssl_context)
     ensure_handler()
     if use_reloader and not is_running_from_reloader():
@@ -196,7 +206,10 @@ def _check_arguments(
     processes: object,
 ) -> None:
     if not isinstance(hostname, str):
-        raise TypeError(f"hostname must be a str, got {type(hostname).__name__}")
+        raise TypeError(
+            "hostname must be a str such as '127.0.0.1', '0.0.0.0', '::1' or "
+            f"'unix:///path/app.sock', got {type(hostname).__name__}"
+        )
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"port must be an integer, got {type(port).__name__}")
     if not 0 <= port <= 65535:
@@ -211,6 +224,10 @@ def _check_arguments(
         )
     if reloader_interval <= 0:
         raise ValueError(f"reloader_interval must be positive, got {reloader_interval}")
+    if not isinstance(reloader_type, str):
+        raise TypeError(
+            f"reloader_type must be a str such as 'auto', got {type(reloader_type).__name__}"
+        )
     if reloader_type not in get_args(ReloaderType):
         choices = ", ".join(map(repr, get_args(ReloaderType)))
         raise ValueError(f"reloader_type must be one of {choices}, got {reloader_type!r}")
@@ -222,23 +239,45 @@ def _check_arguments(
         raise ValueError("threaded=True cannot be combined with processes > 1; choose one")
 
 
-def _check_optional_arguments(
-    request_handler: object, static_files: object, extra_files: object, exclude_patterns: object
-) -> None:
+def _check_flags(**flags: object) -> None:
+    """Booleans; ints and None are accepted by truthiness as Werkzeug does, but a string is
+    refused: ``use_debugger="false"`` would otherwise switch the debugger on."""
+    for name, value in flags.items():
+        if value is not None and not isinstance(value, int):
+            raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def _check_optional_arguments(request_handler: object, static_files: object) -> None:
     if request_handler is not None and not (
         isinstance(request_handler, type) and issubclass(request_handler, WSGIRequestHandler)
     ):
-        raise TypeError("request_handler must be a subclass of WSGIRequestHandler or None")
+        raise TypeError(
+            "request_handler must be a subclass of WSGIRequestHandler or None, "
+            f"got {request_handler!r}"
+        )
     if static_files is not None and not isinstance(static_files, Mapping):
         raise TypeError(
             "static_files must be a mapping of URL prefix to directory, file or "
             f"(package, path), got {type(static_files).__name__}"
         )
-    for name, value in (("extra_files", extra_files), ("exclude_patterns", exclude_patterns)):
-        if value is None:
-            continue
-        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise TypeError(f"{name} must be a list of strings, got {type(value).__name__}")
+    for prefix in static_files or ():
+        if not isinstance(prefix, str):
+            raise TypeError(
+                f"static_files keys must be URL prefixes such as '/static', got "
+                f"{type(prefix).__name__} {prefix!r}"
+            )
+
+
+def _path_list(name: str, value: object, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of {what}, got {type(value).__name__}")
+    items = list(value)
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(f"{name} must contain {what}, got {type(item).__name__} {item!r}")
+    return [os.fspath(item) for item in items]
 
 
 def _inherited_fd() -> int | None:
