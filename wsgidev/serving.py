@@ -97,9 +97,12 @@ def run_simple(
     interface; ``port=0`` lets the OS pick (the banner shows the real one). ``static_files``
     wraps the app in SharedDataMiddleware, ``use_debugger`` then in DebuggedApplication
     (outermost). ``ssl_context`` is an ``ssl.SSLContext``, a ``(cert, key)`` tuple or
-    ``"adhoc"``. A port already in use logs one line and exits with status 1.
+    ``"adhoc"``. An address that cannot be listened on (a port in use, a host that does not
+    resolve or is not this machine's, a Unix socket in use) logs one line and exits with
+    status 1, as Werkzeug does for a port in use.
 
-    Raises ``TypeError``/``ValueError`` naming the offending argument.
+    Raises ``TypeError`` for an argument of the wrong type and ``ValueError`` for a wrong
+    value, naming the argument and what to pass.
     """
     _check_arguments(
         hostname, port, application, reloader_interval, reloader_type, threaded, processes
