@@ -211,6 +211,18 @@ def test_an_import_error_shows_in_the_debugger_page(project: Project) -> None:
     project.wait_for_body(lambda s, b: s == 200 and b.startswith("5 "))
 
 
+def test_with_the_debugger_an_import_error_is_in_the_terminal_once(project: Project) -> None:
+    server = project.start(use_debugger=True)
+    project.child_pid()
+    project.write("views.py", "import no_such_module_for_reload_test\nVERSION = 4\n")
+    project.wait_for_body(lambda s, b: s == 500)
+    for _ in range(3):
+        assert project.get(accept="text/html")[0] == 500
+    server.wait_for(r"The same error as logged above")
+    assert server.log.count("Traceback (most recent call last)") == 1, server.log
+    assert server.log.count("\nModuleNotFoundError") == 1, server.log
+
+
 def test_requests_during_reloads_never_fail(project: Project) -> None:
     project.start(threaded=True)
     project.child_pid()

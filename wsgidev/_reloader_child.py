@@ -310,7 +310,9 @@ def startup_error_app(exc: BaseException, text: str, options: ReloaderOptions) -
     if options.use_debugger:
         from .debug import DebuggedApplication
 
-        return DebuggedApplication(raise_it, evalex=options.use_evalex)
+        debugger = DebuggedApplication(raise_it, evalex=options.use_evalex)
+        debugger.mark_logged(exc)  # serve_startup_error printed it: requests log one line
+        return debugger
 
     body = (
         "Internal Server Error\n\nThe application failed to start. Fix the error and save the "
