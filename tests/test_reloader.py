@@ -396,3 +396,44 @@ def test_cli_reload_serves_an_app_that_fails_to_import_at_start(project: Project
     project.write("views.py", "VERSION = 7\n")
     project.wait_for_body(lambda s, b: s == 200 and b.startswith("7 "))
     assert server.log.count(" * Running on") == 1
+
+
+def _first_frame(traceback_text: str) -> str:
+    """The first ``File ...`` line after the last "Traceback (most recent call last):"."""
+    after = traceback_text.rpartition("Traceback (most recent call last):")[2]
+    return next(line.strip() for line in after.splitlines() if line.strip().startswith("File "))
+
+
+@pytest.mark.parametrize("debugger", [False, True], ids=["plain", "debugger"])
+def test_an_import_error_under_the_cli_starts_at_the_users_frame(
+    project: Project, debugger: bool
+) -> None:
+    project.write("views.py", "import no_such_module_for_reload_test\nVERSION = 9\n")
+    project.write("web.py", "from views import VERSION\n\n" + APP.split("if __name__")[0])
+    launcher = Path(sys.executable).with_name("wsgidev")
+    if not launcher.is_file():
+        pytest.skip("the wsgidev console script is not installed beside this interpreter")
+    server = project.start(
+        str(launcher),
+        "run",
+        "web:app",
+        "--port",
+        "0",
+        "--reload",
+        "--reloader-type",
+        "stat",
+        "--exclude-patterns",
+        os.pathsep.join(NOT_OURS),
+        *(["--debug"] if debugger else []),
+    )
+    _status, plain = project.wait_for_body(lambda s, b: s == 500)
+    _status, page = project.get(accept="text/html")
+    # As Python prints it for the user's module: no launcher, CLI or reloader frames first.
+    expected = f'File "{project.root / "web.py"}", line 1, in <module>'
+    assert _first_frame(server.log) == expected, server.log
+    for shown in (server.log, plain, page):
+        assert "cli.py" not in shown
+        assert "_reloader_child.py" not in shown
+        assert f'"{launcher}"' not in shown and f"{launcher}</" not in shown
+    if not debugger:
+        assert _first_frame(plain) == expected

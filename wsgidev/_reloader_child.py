@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -305,7 +305,9 @@ def startup_error_app(exc: BaseException, text: str, options: ReloaderOptions) -
     tb = exc.__traceback__
 
     def raise_it(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        raise exc.with_traceback(tb)
+        # Raised once the body is iterated, from C code (map calling a finished generator's
+        # throw()), so no frame of this module comes before the user's in the traceback.
+        return map(_finished().throw, [exc.with_traceback(tb)])
 
     if options.use_debugger:
         from .debug import DebuggedApplication
@@ -319,6 +321,17 @@ def startup_error_app(exc: BaseException, text: str, options: ReloaderOptions) -
         f"file: the server reloads by itself.\n\n{text}\n"
     ).encode("utf-8", "replace")
     return _plain_500(body)
+
+
+def _finished() -> Generator[bytes, None, None]:
+    """A generator that already ran: its throw() raises what it is given and adds no frame."""
+
+    def nothing() -> Generator[bytes, None, None]:
+        yield from ()
+
+    generator = nothing()
+    generator.close()
+    return generator
 
 
 def _plain_500(body: bytes) -> WSGIApplication:
@@ -339,14 +352,47 @@ def _plain_500(body: bytes) -> WSGIApplication:
 
 
 def _without_bootstrap(tb: TracebackType | None) -> TracebackType | None:
-    """Drop the frames of this module and runpy: the user's traceback starts at their code."""
-    internal = {os.path.abspath(__file__), os.path.abspath(runpy.__file__)}
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if not (filename.startswith("<frozen runpy") or os.path.abspath(filename) in internal):
-            break
+    """Drop the leading frames that only led into the user's code: runpy, a console-script
+    launcher and wsgidev's own (the CLI loading the app, this module), so the traceback starts
+    where Python would start it for the user's module. One frame is always kept."""
+    while (
+        tb is not None and tb.tb_next is not None and _is_bootstrap(tb.tb_frame.f_code.co_filename)
+    ):
         tb = tb.tb_next
     return tb
+
+
+def _is_bootstrap(filename: str) -> bool:
+    if filename.startswith(("<frozen runpy", "<frozen importlib")):
+        return True
+    if filename.startswith("<"):
+        return False
+    path = os.path.realpath(filename)
+    return (
+        path == os.path.realpath(runpy.__file__)
+        or path.startswith(_BOOTSTRAP_ROOTS)
+        or (path in _launchers())
+    )
+
+
+# wsgidev's package directory and the interpreter's script directories (bin/, Scripts/).
+_BOOTSTRAP_ROOTS = tuple(
+    os.path.join(os.path.realpath(d), "")
+    for d in {
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + "wsgidev",
+        *(
+            os.path.join(prefix, folder)
+            for prefix in {sys.prefix, sys.exec_prefix, sys.base_prefix}
+            for folder in ("bin", "Scripts")
+        ),
+    }
+)
+
+
+def _launchers() -> set[str]:
+    """The program as started (``sys.argv[0]``): a console script anywhere on PATH."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return {os.path.realpath(argv0)} if argv0 and os.path.isfile(argv0) else set()
 
 
 def _files_of(exc: BaseException) -> list[str]:
