@@ -5,21 +5,16 @@ bytes of a pipelined next request stay in the connection buffer for the next hea
 
 from __future__ import annotations
 
-import re
 import socket
 import time
 from collections.abc import Iterator
 
 from ._http import ClientDisconnected, HTTPError
+from ._http_chunked import ChunkDecoder
 from ._http_io import recv_some, send_all
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-MAX_CHUNK_LINE = 4096
 RECV_BLOCK = 64 * 1024
-MAX_TRAILERS = 64 * 1024
-# RFC 9112 7.1: chunk-size is hex digits only; int(x, 16) would also take "0x", "+", "_" and
-# spaces, which is exactly the disagreement between parsers that smuggling needs.
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class RequestBody:
@@ -31,9 +26,9 @@ class RequestBody:
 
     __slots__ = (
         "_buffer",
-        "_chunk_left",
         "_chunked",
         "_continue",
+        "_decoder",
         "_done",
         "_left",
         "_pending",
@@ -57,7 +52,7 @@ class RequestBody:
         self._timeout = timeout
         self._chunked = chunked
         self._left = 0 if chunked else (length or 0)
-        self._chunk_left = -1 if chunked else 0
+        self._decoder = ChunkDecoder()
         self._done = not chunked and self._left == 0
         self._continue = expect_continue and not self._done
         self._pending = b""
@@ -199,58 +194,21 @@ class RequestBody:
         return data
 
     def _read_chunked(self, size: int) -> bytes:
-        while self._chunk_left <= 0:
-            if self._done:
-                return b""
-            self._next_chunk()
+        decoder = self._decoder
         buffer = self._buffer
+        while not decoder.in_data:
+            if decoder.done:
+                self._done = True
+                return b""
+            if not decoder.step(buffer):
+                self._fill()
         if not buffer:
             self._fill()
-        want = min(size, self._chunk_left, len(buffer))
-        data = bytes(buffer[:want])
-        del buffer[:want]
-        self._chunk_left -= want
-        if self._chunk_left == 0 and self._read_line(2) != b"":
-            raise HTTPError(400, "chunk data not followed by CRLF")
-        return data
-
-    def _next_chunk(self) -> None:
-        line = self._read_line(MAX_CHUNK_LINE)
-        # RFC 9112 7.1.1: "size[BWS;ext]"; extensions are ignored.
-        size = line.split(b";", 1)[0].rstrip(b" \t")
-        if not _CHUNK_SIZE.fullmatch(size):
-            raise HTTPError(400, "malformed chunk size")
-        self._chunk_left = int(size, 16)
-        if self._chunk_left == 0:
-            self._read_trailers()
-            self._done = True
-
-    def _read_trailers(self) -> None:
-        # RFC 9112 7.1.2: trailer fields may follow the last chunk; they are read and dropped.
-        total = 0
-        while line := self._read_line(MAX_CHUNK_LINE):
-            total += len(line)
-            if total > MAX_TRAILERS:
-                raise HTTPError(431, "chunked trailer section too large")
-
-    def _read_line(self, limit: int) -> bytes:
-        buffer = self._buffer
-        start = 0
-        while True:
-            end = buffer.find(b"\n", start)
-            if end >= 0:
-                break
-            if len(buffer) > limit:
-                raise HTTPError(400, "chunk framing line too long")
-            start = len(buffer)
+        data = decoder.take(buffer, size)
+        # The CRLF after a chunk's data is checked before the data is handed over.
+        while decoder.in_crlf and not decoder.step(buffer):
             self._fill()
-        line = bytes(buffer[:end])
-        del buffer[: end + 1]
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if len(line) > limit:
-            raise HTTPError(400, "chunk framing line too long")
-        return line
+        return data
 
     def _fill(self) -> None:
         self._send_continue()

@@ -6,16 +6,10 @@ a temporary file) instead of waiting on a slow client."""
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterator
-from typing import Literal
 
-from ._http import HTTPError
-from ._http_input import MAX_CHUNK_LINE, MAX_TRAILERS
-
-# RFC 9112 7.1: hex digits only (the same strictness as _http_input's decoder).
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+from ._http_chunked import ChunkDecoder
 
 
 class BodyReceiver:
@@ -27,7 +21,7 @@ class BodyReceiver:
     ``max_size`` raises 413.
     """
 
-    __slots__ = ("_chunk_left", "_chunked", "_left", "_max", "_state", "_trailer_bytes", "spool")
+    __slots__ = ("_chunked", "_decoder", "_left", "spool")
 
     def __init__(
         self, length: int | None, chunked: bool, max_size: int | None, memory_limit: int
@@ -36,10 +30,9 @@ class BodyReceiver:
         self.spool = tempfile.SpooledTemporaryFile(max_size=memory_limit, prefix="wsgidev-body-")  # noqa: SIM115
         self._chunked = chunked
         self._left = 0 if chunked else (length or 0)
-        self._max = max_size
-        self._state: Literal["size", "data", "crlf", "trailer"] = "size"
-        self._chunk_left = 0
-        self._trailer_bytes = 0
+        # Only a chunked body can outgrow max_size here: a longer Content-Length is refused
+        # from the head.
+        self._decoder = ChunkDecoder(max_size)
 
     def feed(self, buffer: bytearray) -> bool:
         if not self._chunked:
@@ -52,48 +45,15 @@ class BodyReceiver:
         return self._feed_chunked(buffer)
 
     def _feed_chunked(self, buffer: bytearray) -> bool:
+        decoder = self._decoder
         while buffer:
-            if self._state == "data":
-                take = min(self._chunk_left, len(buffer))
-                self.spool.write(buffer[:take])
-                del buffer[:take]
-                self._chunk_left -= take
-                if self._chunk_left == 0:
-                    self._state = "crlf"
-                continue
-            end = buffer.find(b"\n")
-            if end < 0:
-                if len(buffer) > MAX_CHUNK_LINE:
-                    raise HTTPError(400, "chunk framing line too long")
+            if decoder.in_data:
+                self.spool.write(decoder.take(buffer, len(buffer)))
+            elif not decoder.step(buffer):
                 return False
-            line = bytes(buffer[:end])
-            del buffer[: end + 1]
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if len(line) > MAX_CHUNK_LINE:
-                raise HTTPError(400, "chunk framing line too long")
-            if self._state == "crlf":
-                if line:
-                    raise HTTPError(400, "chunk data not followed by CRLF")
-                self._state = "size"
-            elif self._state == "size":
-                self._start_chunk(line)
-            elif line:  # a trailer field: read and dropped (RFC 9112 7.1.2)
-                self._trailer_bytes += len(line)
-                if self._trailer_bytes > MAX_TRAILERS:
-                    raise HTTPError(431, "chunked trailer section too large")
-            else:
-                return True  # the empty line after the last chunk (and trailers)
+            elif decoder.done:
+                return True
         return False
-
-    def _start_chunk(self, line: bytes) -> None:
-        size = line.split(b";", 1)[0].rstrip(b" \t")  # "size[BWS;ext]"; extensions ignored
-        if not _CHUNK_SIZE.fullmatch(size):
-            raise HTTPError(400, "malformed chunk size")
-        self._chunk_left = int(size, 16)
-        if self._max is not None and self.spool.tell() + self._chunk_left > self._max:
-            raise HTTPError(413, f"request body larger than {self._max} bytes")
-        self._state = "data" if self._chunk_left else "trailer"
 
     def body(self) -> SpooledBody:
         """The received body, for ``wsgi.input``; it owns (and closes) the spool from now on."""
