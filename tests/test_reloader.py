@@ -319,6 +319,47 @@ def test_ctrl_c_stops_supervisor_and_child(project: Project) -> None:
     assert "Traceback" not in server.log
 
 
+def test_ctrl_c_while_a_spare_child_starts_prints_nothing(project: Project) -> None:
+    """The supervisor warms a spare child; Ctrl+C reaches it at whatever point it has got to."""
+    from wsgidev._reloader import (
+        BOOTSTRAP,
+        OPTIONS_ENV,
+        STANDBY_ENV,
+        TARGET_ENV,
+        ReloaderOptions,
+        Target,
+    )
+
+    target = Target("path", str(project.root / "app.py"), ("app.py",), str(project.root))
+    for delay in (0.02, 0.05, 0.1, 0.15, 0.3):
+        go_read, go_write = os.pipe()
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            TARGET_ENV: target.to_json(),
+            OPTIONS_ENV: ReloaderOptions(reloader_type="stat").to_json(),
+            STANDBY_ENV: str(go_read),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-c", BOOTSTRAP],
+            env=env,
+            pass_fds=[go_read],
+            stderr=subprocess.PIPE,
+            cwd=project.root,
+        )
+        os.close(go_read)
+        try:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=10)
+        finally:
+            os.close(go_write)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert b"Traceback" not in err, (delay, err.decode())
+
+
 def test_sigterm_to_the_supervisor_alone_stops_both(project: Project) -> None:
     server = project.start()
     child = project.child_pid()

@@ -44,7 +44,15 @@ STANDBY_ENV = "WSGIDEV_RELOADER_STANDBY"
 NOTIFY_ENV = "WSGIDEV_RELOADER_NOTIFY"
 # Set (to describe_exit's text) for a child that only explains why the last one died.
 CRASHED_ENV = "WSGIDEV_RELOADER_CRASHED"
-BOOTSTRAP = "from wsgidev._reloader_child import main; main()"
+# Ctrl+C reaches every child, a spare one too, at any point of its start (still importing
+# wsgidev, say): it stops quietly, with no traceback.
+BOOTSTRAP = (
+    "try:\n"
+    "    from wsgidev._reloader_child import main\n"
+    "    main()\n"
+    "except KeyboardInterrupt:\n"
+    "    raise SystemExit(0) from None\n"
+)
 
 # After Ctrl+C the child finishes its in-flight requests (the server allows 5 s); past this it
 # is killed. A second Ctrl+C kills it at once.
