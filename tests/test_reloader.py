@@ -478,3 +478,56 @@ def test_an_import_error_under_the_cli_starts_at_the_users_frame(
         assert f'"{launcher}"' not in shown and f"{launcher}</" not in shown
     if not debugger:
         assert _first_frame(plain) == expected
+
+
+@pytest.mark.parametrize("tls", ["adhoc", "cert"])
+def test_cli_reload_over_https_serves_an_import_error(project: Project, tls: str) -> None:
+    pytest.importorskip("cryptography")
+    import ssl
+
+    from wsgidev._tls import make_ssl_devcert
+
+    project.write("views.py", "VERSION = (\n")
+    project.write("web.py", "from views import VERSION\n\n" + APP.split("if __name__")[0])
+    if tls == "adhoc":
+        flags = ["--adhoc"]
+    else:
+        cert, key = make_ssl_devcert(str(project.root / "dev"))
+        flags = ["--cert", cert, "--key", key]
+    server = project.start(
+        sys.executable,
+        "-m",
+        "wsgidev",
+        "run",
+        "web:app",
+        "--port",
+        "0",
+        "--reload",
+        "--reloader-type",
+        "stat",
+        "--exclude-patterns",
+        os.pathsep.join(NOT_OURS),
+        *flags,
+    )
+    assert server.url.startswith("https://")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+
+    def get() -> tuple[int, str]:
+        conn = http.client.HTTPSConnection(server.host, server.port, timeout=10, context=context)
+        try:
+            conn.request("GET", "/")
+            response = conn.getresponse()
+            return response.status, response.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    status, body = get()
+    assert status == 500 and "SyntaxError" in body, server.log
+    project.write("views.py", "VERSION = 10\n")
+    deadline = time.monotonic() + 10
+    while not body.startswith("10 ") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status, body = get()
+    assert (status, body[:3]) == (200, "10 "), server.log

@@ -200,7 +200,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .serving import run_simple
 
     static = _static_exports(parser, args.static)
-    ssl_context = _ssl_context(parser, args)
+    ssl_context: Any = _ssl_context(parser, args)
+    if args.reload and ssl_context is not None:
+        # Checked above; passed on as files or "adhoc", which a restarted process can rebuild
+        # (it serves an import error over TLS too), where an SSLContext object cannot be.
+        ssl_context = "adhoc" if args.adhoc else (args.cert, args.key or args.cert)
     _warn_about_ineffective_flags(args)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
