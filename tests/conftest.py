@@ -174,32 +174,78 @@ class LiveServer:
             self.proc.stdout.close()
 
 
-def start_live_server(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 20.0
-) -> LiveServer:
-    """Start ``python -m tests.apps *args`` and wait for its ` * Running on` line."""
+def checkout_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with unbuffered, colourless output and the checkout importable,
+    then ``env`` on top."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
     full_env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT), full_env.get("PYTHONPATH", "")])
     )
     full_env.update(env or {})
+    return full_env
+
+
+def start_server_process(
+    command: list[str], ready: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 20.0
+) -> LiveServer:
+    """Run ``command`` in ``cwd`` with exactly ``env`` (in its own process group, so ``stop`` can
+    Ctrl+C it) and wait for a line whose group ``url`` says where it listens; if none comes within
+    ``timeout`` seconds the process is stopped and the wait's error raised."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.apps", *args],
-        cwd=cwd or ROOT,
+        command,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env=full_env,
+        env=env,
         start_new_session=True,
     )
     server = LiveServer(proc)
     threading.Thread(target=server._pump, name=f"live-server-{proc.pid}", daemon=True).start()
     try:
-        server.url = server.wait_for(RUNNING_ON.pattern, timeout)["url"]
+        server.url = server.wait_for(ready, timeout)["url"]
     except BaseException:
         server.stop()
         raise
     return server
+
+
+def start_live_server(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 20.0
+) -> LiveServer:
+    """Start ``python -m tests.apps *args`` and wait for its ` * Running on` line."""
+    command = [sys.executable, "-m", "tests.apps", *args]
+    return start_server_process(
+        command, RUNNING_ON.pattern, checkout_env(env), cwd or ROOT, timeout
+    )
+
+
+def gunicorn_command(target: str) -> list[str]:
+    """gunicorn with gthread workers on a free port of 127.0.0.1; never touches the home folder."""
+    import gunicorn.config
+
+    command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "4"]
+    command += ["--workers", "1", "--bind", "127.0.0.1:0", "--graceful-timeout", "2"]
+    if any(setting.name == "control_socket_disable" for setting in gunicorn.config.KNOWN_SETTINGS):
+        command.append("--no-control-socket")  # newer gunicorn would open one in the home folder
+    return [*command, target]
+
+
+def waitress_command(target: str) -> list[str]:
+    """waitress with 4 threads on a free port of 127.0.0.1."""
+    return [sys.executable, "-m", "waitress", "--listen=127.0.0.1:0", "--threads=4", target]
+
+
+GUNICORN_READY = r"Listening at: (?P<url>http://127\.0\.0\.1:\d+)"
+WAITRESS_READY = r"Serving on (?P<url>http://127\.0\.0\.1:\d+)"
+
+
+def print_logs_if_failed(request: pytest.FixtureRequest, servers: list[LiveServer]) -> None:
+    """After a failed test, print what each of ``servers`` logged."""
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for server in servers:
+            print(f"--- log of {' '.join(map(str, server.proc.args))} ---\n{server.log}")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -232,7 +278,4 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveSe
     yield start
     for server in started:
         server.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        for server in started:
-            print(f"--- log of {' '.join(map(str, server.proc.args))} ---\n{server.log}")
+    print_logs_if_failed(request, started)

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import tarfile
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import pytest
 import requests
 import tomllib
 
-from tests.conftest import ROOT, LiveServer
+from tests.conftest import ROOT, LiveServer, start_server_process
 from tests.integration._pages import BROWSER_HEADERS, assert_traceback_page, fetch_assets
 
 pytestmark = pytest.mark.slow
@@ -199,23 +198,8 @@ def _start(command: list[str], cwd: Path, env_root: Path) -> LiveServer:
         NO_COLOR="1",
         PATH=f"{env_root / 'bin'}{os.pathsep}{env.get('PATH', '')}",
     )
-    proc = subprocess.Popen(
-        command,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    server = LiveServer(proc)
-    threading.Thread(target=server._pump, name=f"live-server-{proc.pid}", daemon=True).start()
-    try:
-        server.url = server.wait_for(r" \* Running on (?P<url>http://127\.0\.0\.1:\d+)", 30)["url"]
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    ready = r" \* Running on (?P<url>http://127\.0\.0\.1:\d+)"
+    return start_server_process(command, ready, env, cwd, timeout=30)
 
 
 @pytest.fixture

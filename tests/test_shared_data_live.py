@@ -13,9 +13,7 @@ import hashlib
 import http.client
 import os
 import socket
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, RUNNING_ON, LiveServer
+from tests.conftest import (
+    GUNICORN_READY,
+    RUNNING_ON,
+    WAITRESS_READY,
+    LiveServer,
+    checkout_env,
+    gunicorn_command,
+    start_server_process,
+    waitress_command,
+)
 
 pytestmark = pytest.mark.live
 
@@ -32,6 +39,7 @@ BIG = hashlib.sha256(b"seed").digest() * (4 * 1024 * 1024 // 32)  # 4 MiB, sever
 JS = b"console.log('live');\n" * 50
 SECRET = b"LIVE-SECRET-OUTSIDE"
 SERVER_KINDS = ["gunicorn", "waitress", "wsgidev", "werkzeug"]
+_TARGET = "tests.apps.static_files:app"
 
 
 @pytest.fixture(scope="module")
@@ -54,47 +62,7 @@ def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _start(command: list[str], ready: str, env: dict[str, str]) -> LiveServer:
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])
-    )
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=full_env,
-        start_new_session=True,
-    )
-    server = LiveServer(proc)
-    threading.Thread(target=server._pump, name=f"live-server-{proc.pid}", daemon=True).start()
-    try:
-        server.url = server.wait_for(ready, 30)["url"]
-    except BaseException:
-        server.stop()
-        raise
-    return server
-
-
-def _gunicorn_command() -> list[str]:
-    import gunicorn.config
-
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--worker-class",
-        "gthread",
-        "--threads",
-        "4",
-        "--workers",
-        "1",
-    ]
-    command += ["--bind", "127.0.0.1:0", "--graceful-timeout", "2"]
-    if any(setting.name == "control_socket_disable" for setting in gunicorn.config.KNOWN_SETTINGS):
-        command.append("--no-control-socket")  # newer gunicorn would open one in the home folder
-    return [*command, "tests.apps.static_files:app"]
+    return start_server_process(command, ready, checkout_env(env), timeout=30)
 
 
 # wsgidev's threaded server through the agreed make_server, in its own process like the others.
@@ -125,19 +93,9 @@ def server(request: pytest.FixtureRequest, static_root: Path) -> Iterator[LiveSe
     }
     kind = request.param
     if kind == "gunicorn":
-        started = _start(
-            _gunicorn_command(), r"Listening at: (?P<url>http://127\.0\.0\.1:\d+)", env
-        )
+        started = _start(gunicorn_command(_TARGET), GUNICORN_READY, env)
     elif kind == "waitress":
-        command = [
-            sys.executable,
-            "-m",
-            "waitress",
-            "--listen=127.0.0.1:0",
-            "--threads=4",
-            "tests.apps.static_files:app",
-        ]
-        started = _start(command, r"Serving on (?P<url>http://127\.0\.0\.1:\d+)", env)
+        started = _start(waitress_command(_TARGET), WAITRESS_READY, env)
     elif kind == "wsgidev":
         started = _start([sys.executable, "-c", _WSGIDEV_SERVE], RUNNING_ON.pattern, env)
     else:  # a project that swapped only the middleware import still runs Werkzeug's server

@@ -10,9 +10,7 @@ import json
 import os
 import re
 import stat
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, start_server_process
 
 pytestmark = pytest.mark.live
 
@@ -331,23 +329,8 @@ def app(environ, start_response):
 def start_cli(project: Path, env: dict[str, str], *args: str) -> LiveServer:
     """``python -m wsgidev run ...`` in ``project``, read like the live_server fixture's servers."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", **env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wsgidev", "run", *args],
-        cwd=project,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=full_env,
-        start_new_session=True,
-    )
-    server = LiveServer(proc)
-    threading.Thread(target=server._pump, name=f"live-server-{proc.pid}", daemon=True).start()
-    try:
-        server.url = server.wait_for(r"Running on (?P<url>http://\S+)", 20)["url"]
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    command = [sys.executable, "-m", "wsgidev", "run", *args]
+    return start_server_process(command, r"Running on (?P<url>http://\S+)", full_env, project)
 
 
 @pytest.mark.slow

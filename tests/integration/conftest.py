@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import gunicorn.config
 import pytest
 import requests
 
-from tests.conftest import ROOT, LiveServer
+from tests.conftest import (
+    ROOT,
+    LiveServer,
+    checkout_env,
+    print_logs_if_failed,
+    start_server_process,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +64,7 @@ def shared_server(server: LiveServer) -> Iterator[LiveServer]:
 @pytest.fixture(autouse=True)
 def _print_shared_server_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        for server in _MODULE_SERVERS:
-            print(f"--- log of {' '.join(map(str, server.proc.args))} ---\n{server.log}")
+    print_logs_if_failed(request, _MODULE_SERVERS)
 
 
 @pytest.fixture
@@ -84,45 +82,7 @@ def start_process(
 ) -> LiveServer:
     """Run ``command`` in ``cwd`` (the checkout unless told) and wait for a line whose group ``url``
     says where it listens."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), full_env.get("PYTHONPATH", "")])
-    )
-    full_env.update(env or {})
-    proc = subprocess.Popen(
-        command,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=full_env,
-        start_new_session=True,
-    )
-    server = LiveServer(proc)
-    threading.Thread(target=server._pump, name=f"live-server-{proc.pid}", daemon=True).start()
-    try:
-        server.url = server.wait_for(ready, timeout)["url"]
-    except BaseException:
-        server.stop()
-        raise
-    return server
-
-
-def gunicorn_command(target: str) -> list[str]:
-    """gunicorn with gthread workers on a free port of 127.0.0.1; never touches the home folder."""
-    command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "4"]
-    command += ["--workers", "1", "--bind", "127.0.0.1:0", "--graceful-timeout", "2"]
-    if any(setting.name == "control_socket_disable" for setting in gunicorn.config.KNOWN_SETTINGS):
-        command.append("--no-control-socket")
-    return [*command, target]
-
-
-GUNICORN_READY = r"Listening at: (?P<url>http://127\.0\.0\.1:\d+)"
-WAITRESS_READY = r"Serving on (?P<url>http://127\.0\.0\.1:\d+)"
-
-
-def waitress_command(target: str) -> list[str]:
-    return [sys.executable, "-m", "waitress", "--listen=127.0.0.1:0", "--threads=4", target]
+    return start_server_process(command, ready, checkout_env(env), cwd, timeout)
 
 
 @pytest.fixture
@@ -140,7 +100,4 @@ def external_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., Li
     yield start
     for server in started:
         server.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        for server in started:
-            print(f"--- log of {' '.join(map(str, server.proc.args))} ---\n{server.log}")
+    print_logs_if_failed(request, started)

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import LiveServer
+from tests.conftest import (
+    GUNICORN_READY,
+    WAITRESS_READY,
+    LiveServer,
+    gunicorn_command,
+    waitress_command,
+)
 from tests.integration._pages import (
     BROWSER_HEADERS,
     assert_traceback_page,
@@ -20,14 +26,10 @@ from tests.integration._pages import (
     frame_id_of,
 )
 from tests.integration.conftest import (
-    GUNICORN_READY,
-    WAITRESS_READY,
     StaticTree,
-    gunicorn_command,
     make_static_tree,
     shared_server,
     start_process,
-    waitress_command,
 )
 
 pytestmark = pytest.mark.live
