@@ -206,7 +206,8 @@ def test_ten_wrong_pins_lock_the_console_and_the_page_says_so(
     status = tab.locator(".console-pin-status")
     for attempt in range(10):
         type_pin(tab, f"000-000-{attempt:03d}")
-        expected = f"{9 - attempt} tries left" if attempt < 9 else "locked"
+        left = 9 - attempt
+        expected = f"{left} {'try' if left == 1 else 'tries'} left" if attempt < 9 else "locked"
         tab.wait_for_function(
             "text => document.querySelector('.console-pin-status').textContent.includes(text)",
             arg=expected,

@@ -250,7 +250,7 @@ class DebuggedApplication:
             # shows its traceback once, then one line per request.
             summary = _terminal_text(_summary(exc), lines=False)
             logger.error(
-                "%s The same error as logged above (%s). * Debugger page: %s",
+                "%s The same error as logged above (%s); debugger page: %s",
                 intro,
                 summary,
                 page_url,

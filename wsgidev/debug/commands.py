@@ -328,8 +328,9 @@ def _pin_auth(
     if verdict == "ok":
         return json_response(200, state, [security.pin_cookie(environ)])
     if verdict == "wrong":
+        left = security.failures_left
         state["error"] = (
-            f"Wrong PIN. {security.failures_left} tries left before the debugger locks."
+            f"Wrong PIN. {left} {'try' if left == 1 else 'tries'} left before the debugger locks."
         )
     return json_response(200, state)
 
