@@ -17,7 +17,43 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 RECV_BLOCK = 64 * 1024
 
 
-class RequestBody:
+class BodyFile:
+    """What ``wsgi.input`` offers beyond ``read`` and ``readline``, built on those two."""
+
+    __slots__ = ()
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise NotImplementedError
+
+    def readline(self, size: int | None = -1) -> bytes:
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:
+        """Fill ``target`` from the body; return how many bytes were stored (0 at the end)."""
+        view = memoryview(target).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+
+class RequestBody(BodyFile):
     """File-like request body: ``read``, ``readline``, ``readlines`` and iteration.
 
     A body framing error raises HTTPError (400); a client that goes away raises
@@ -69,9 +105,6 @@ class RequestBody:
         """True while the client still waits for ``100 Continue`` before sending the body."""
         return self._continue and not self._buffer
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             parts = [self._take_pending(-1)]
@@ -89,13 +122,6 @@ class RequestBody:
             parts.append(block)
             missing -= len(block)
         return b"".join(parts)
-
-    def readinto(self, target: bytearray | memoryview) -> int:
-        """Fill ``target`` from the body; return how many bytes were stored (0 at the end)."""
-        view = memoryview(target).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
 
     def readline(self, size: int | None = -1) -> bytes:
         limit = -1 if size is None else size
@@ -116,20 +142,6 @@ class RequestBody:
                 self._pending = b""
                 return line
             line += block
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        lines: list[bytes] = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
 
     def close(self) -> None:
         """Does nothing: the server owns the connection; leftovers are drained after the app."""

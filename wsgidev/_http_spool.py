@@ -7,9 +7,9 @@ a temporary file) instead of waiting on a slow client."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 
 from ._http_chunked import ChunkDecoder
+from ._http_input import BodyFile
 
 
 class BodyReceiver:
@@ -65,7 +65,7 @@ class BodyReceiver:
         self.spool.close()
 
 
-class SpooledBody:
+class SpooledBody(BodyFile):
     """``wsgi.input`` over a body received whole: reads never wait on the client."""
 
     __slots__ = ("_file", "bytes_read", "response_started", "size")
@@ -79,38 +79,15 @@ class SpooledBody:
         self.bytes_read = 0
         self.response_started = False
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int | None = -1) -> bytes:
         data = self._file.read(-1 if size is None else size)
         self.bytes_read += len(data)
         return data
 
-    def readinto(self, target: bytearray | memoryview) -> int:
-        view = memoryview(target).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
     def readline(self, size: int | None = -1) -> bytes:
         line = self._file.readline(-1 if size is None else size)
         self.bytes_read += len(line)
         return line
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        lines: list[bytes] = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
 
     def close(self) -> None:
         """Does nothing: the server releases the spool after the response."""
