@@ -24,7 +24,7 @@ from wsgidev._resources import asset_dir
 from wsgidev._types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from . import commands
-from ._assets import AssetSet
+from ._assets import AssetSet, not_found
 from ._editor import check_editor, editor_from_env
 from ._negotiate import choose_format
 from ._request import describe_request, request_url
@@ -378,23 +378,14 @@ class DebuggedApplication:
         """The page of a retained error (200); ``format=text|json|python`` forces that form,
         ``python`` being exactly Python's traceback text."""
         retained = self.tracebacks.get(token)
+        if retained is None:
+            return not_found(
+                "This traceback is no longer kept: the debugger keeps the last "
+                f"{self.max_tracebacks} errors (max_tracebacks), the server restarted, or "
+                "this request reached another process of a multi-process server.\n"
+            )
 
         def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-            if retained is None:
-                body = (
-                    "This traceback is no longer kept: the debugger keeps the last "
-                    f"{self.max_tracebacks} errors (max_tracebacks), the server restarted, or "
-                    "this request reached another process of a multi-process server.\n"
-                ).encode()
-                start_response(
-                    "404 NOT FOUND",
-                    [
-                        ("Content-Type", "text/plain; charset=utf-8"),
-                        ("Content-Length", str(len(body))),
-                        ("X-Content-Type-Options", "nosniff"),
-                    ],
-                )
-                return [body]
             page = self._page(retained, environ, self._page_url(environ, retained.token), form)
             start_response("200 OK", page.headers)
             return [] if environ.get("REQUEST_METHOD") == "HEAD" else [page.body]

@@ -103,7 +103,12 @@ class AssetSet:
 
 
 def _not_found(name: str) -> WSGIApplication:
-    body = f"The debugger has no resource named {name!r}.\n".encode("utf-8", "replace")
+    return not_found(f"The debugger has no resource named {name!r}.\n")
+
+
+def not_found(message: str) -> WSGIApplication:
+    """A plain-text 404 saying ``message``."""
+    body = message.encode("utf-8", "replace")
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         start_response(
