@@ -526,8 +526,49 @@ def test_cli_reload_over_https_serves_an_import_error(project: Project, tls: str
     status, body = get()
     assert status == 500 and "SyntaxError" in body, server.log
     project.write("views.py", "VERSION = 10\n")
+    # Ask once the error server has handed over: this test is about what is served, not about
+    # connections caught in the hand-over itself.
+    server.wait_for(r"Detected change in '.*views\.py'")
     deadline = time.monotonic() + 10
-    while not body.startswith("10 ") and time.monotonic() < deadline:
+    while server.log.count(" * Restarting with") < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-        status, body = get()
+    time.sleep(0.5)
+    status, body = get()
     assert (status, body[:3]) == (200, "10 "), server.log
+
+
+def test_a_crash_with_an_ssl_context_object_waits_for_a_change(project: Project) -> None:
+    """An SSLContext cannot reach a new process: no 500 over TLS then, but one clear report."""
+    pytest.importorskip("cryptography")
+    import ssl
+
+    from wsgidev._tls import make_ssl_devcert
+
+    cert, key = make_ssl_devcert(str(project.root / "dev"))
+    context_made_here = f"ssl_context=load_ssl_context({cert!r}, {key!r}), **options"
+    tls_app = APP.replace("**options", context_made_here)
+    project.write("tls_app.py", "from wsgidev._tls import load_ssl_context\n" + tls_app)
+    server = project.start(sys.executable, "tls_app.py")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+
+    def get(path: str = "/") -> tuple[int, str]:
+        conn = http.client.HTTPSConnection(server.host, server.port, timeout=10, context=context)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    assert get()[0] == 200
+    with pytest.raises((http.client.HTTPException, OSError)):
+        get("/crash")
+    server.wait_for(r"server process exited with status 7")
+    time.sleep(1.0)
+    assert server.log.count("exited with status") == 1, server.log
+    project.write("views.py", "VERSION = 11\n")
+    server.wait_for(r"Detected change in '.*views\.py'")
+    status, body = get()
+    assert (status, body[:3]) == (200, "11 "), server.log

@@ -337,6 +337,8 @@ class Supervisor:
         Without it requests would wait unanswered in the backlog until a change. That child
         watches like any other and exits for a restart on a change, SIGHUP or Enter.
         """
+        if self.options.ssl == "unavailable":
+            return False  # it could not answer over TLS either (an SSLContext is not passed on)
         try:
             self.child = self._start_process(standby=False, crashed=how)
         except OSError as exc:
