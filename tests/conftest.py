@@ -248,6 +248,27 @@ def print_logs_if_failed(request: pytest.FixtureRequest, servers: list[LiveServe
             print(f"--- log of {' '.join(map(str, server.proc.args))} ---\n{server.log}")
 
 
+@contextlib.contextmanager
+def stopped_after(
+    request: pytest.FixtureRequest, start: Callable[..., LiveServer]
+) -> Iterator[Callable[..., LiveServer]]:
+    """``start``, keeping every server it starts: on exit they are stopped, and their logs
+    printed if the test failed."""
+    started: list[LiveServer] = []
+
+    def tracked(*args: Any, **kwargs: Any) -> LiveServer:
+        server = start(*args, **kwargs)
+        started.append(server)
+        return server
+
+    try:
+        yield tracked
+    finally:
+        for server in started:
+            server.stop()
+        print_logs_if_failed(request, started)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report = yield
@@ -268,14 +289,5 @@ def private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
 @pytest.fixture
 def live_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveServer]]:
     """Factory: ``live_server("hello", "--threaded")`` -> a running :class:`LiveServer`."""
-    started: list[LiveServer] = []
-
-    def start(*args: str, **kwargs: Any) -> LiveServer:
-        server = start_live_server(*args, **kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-    print_logs_if_failed(request, started)
+    with stopped_after(request, start_live_server) as start:
+        yield start

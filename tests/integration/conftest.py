@@ -17,6 +17,7 @@ from tests.conftest import (
     checkout_env,
     print_logs_if_failed,
     start_server_process,
+    stopped_after,
 )
 
 
@@ -87,17 +88,6 @@ def start_process(
 
 @pytest.fixture
 def external_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveServer]]:
-    """Factory: ``external_server(command, ready_regex, env=...)``; stopped at teardown."""
-    started: list[LiveServer] = []
-
-    def start(
-        command: list[str], ready: str, env: dict[str, str] | None = None, cwd: Path = ROOT
-    ) -> LiveServer:
-        server = start_process(command, ready, env, cwd=cwd)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-    print_logs_if_failed(request, started)
+    """Factory: ``external_server(command, ready_regex, env=..., cwd=...)``; stopped at teardown."""
+    with stopped_after(request, start_process) as start:
+        yield start
