@@ -20,7 +20,7 @@ import pytest
 import wsgidev.debug
 import wsgidev.middleware.shared_data
 from tests.apps.hello import app as hello_app
-from tests.conftest import ROOT, RUNNING_ON
+from tests.conftest import ROOT, RUNNING_ON, checkout_env
 from wsgidev import serving
 
 pytestmark = pytest.mark.live
@@ -38,8 +38,6 @@ def get(host: str, port: int, path: str = "/") -> tuple[int, bytes]:
 
 def run_apps(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.Popen[str]:
     """Start ``python -m tests.apps ARGS`` with its output captured as text."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", **(env or {})}
-    full_env["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen(
         [sys.executable, "-m", "tests.apps", *args],
         cwd=ROOT,
@@ -47,7 +45,7 @@ def run_apps(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> su
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=full_env,
+        env=checkout_env(env),
         start_new_session=True,
         **kwargs,
     )
