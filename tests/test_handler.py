@@ -404,6 +404,43 @@ def test_chunked_body_table(step: int, data: bytes, expected: bytes | int) -> No
         assert (body, leftover) == (expected, b"GET /next")
 
 
+def spool_body(data: bytes, step: int) -> tuple[bytes, bytes]:
+    """Feed ``data`` to the base server's body spool ``step`` bytes at a time, as the I/O loop
+    does after each receive; return the body and what is left for the next request."""
+    from wsgidev._http_spool import BodyReceiver
+
+    receiver = BodyReceiver(None, True, None, 1 << 20)
+    buffer = bytearray()
+    try:
+        for start in range(0, len(data), step):
+            buffer += data[start : start + step]
+            if receiver.feed(buffer):
+                body = receiver.body()
+                try:
+                    return body.read(), bytes(buffer) + data[start + step :]
+                finally:
+                    body.release()
+    finally:
+        receiver.close()
+    raise AssertionError("the spool never saw the end of the body")
+
+
+@pytest.mark.parametrize("step", [65536, 1], ids=["whole", "bytewise"])
+@pytest.mark.parametrize(
+    ("data", "expected"), [c[1:] for c in CHUNKED], ids=[c[0] for c in CHUNKED]
+)
+def test_the_body_spool_decodes_chunks_by_the_same_rules(
+    step: int, data: bytes, expected: bytes | int
+) -> None:
+    # A body the base server receives ahead of the app must end where wsgi.input would end it.
+    if isinstance(expected, int):
+        with pytest.raises(HTTPError) as caught:
+            spool_body(data, step)
+        assert caught.value.status == expected
+    else:
+        assert spool_body(data + b"GET /next", step) == (expected, b"GET /next")
+
+
 @pytest.mark.parametrize("step", [65536, 1], ids=["whole", "bytewise"])
 def test_content_length_body_stops_at_its_end(step: int) -> None:
     body, leftover, _ = read_body(b"hello worldGET /next", step, length=11)
