@@ -394,6 +394,22 @@ def test_a_crashed_child_is_reported_and_served_until_a_change(project: Project)
     project.wait_for_body(lambda s, b: s == 200 and b.startswith("8 "))
 
 
+def test_after_a_crash_modules_outside_the_project_are_still_watched(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "helper.py").write_text("WORD = 'one'\n")
+    project.write("views.py", "import helper\nVERSION = helper.WORD\n")
+    server = project.start(env={"PYTHONPATH": os.pathsep.join([str(ROOT), str(outside)])})
+    project.child_pid()
+    with pytest.raises((http.client.HTTPException, OSError)):
+        project.get("/crash")
+    _crashed_answer(project, "exited with status 7")
+    (outside / "helper.py").write_text("WORD = 'two'\n")
+    server.wait_for(r"Detected change in '.*helper\.py'")
+    project.wait_for_body(lambda s, b: s == 200 and b.startswith("two "))
+
+
 def test_a_killed_child_is_reported_and_restarted_after_a_change(project: Project) -> None:
     server = project.start()
     child = project.child_pid()

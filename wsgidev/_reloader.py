@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from types import FrameType
 from typing import Any, Literal
 
@@ -339,8 +339,12 @@ class Supervisor:
         """
         if self.options.ssl == "unavailable":
             return False  # it could not answer over TLS either (an SSLContext is not passed on)
+        # The modules this process loaded (the program up to run_simple) stay watched, as the
+        # dead child watched them, even those outside the project's directories.
+        known = WatchScope(self.options.watch_options()).module_files
+        options = replace(self.options, extra_files=(*self.options.extra_files, *sorted(known)))
         try:
-            self.child = self._start_process(standby=False, crashed=how)
+            self.child = self._start_process(standby=False, crashed=how, options=options)
         except OSError as exc:
             logger.warning(" * Could not start a process to report it: %s", exc)
             return False
@@ -397,12 +401,14 @@ class Supervisor:
                 os.close(go)
         self.child = self._start_process(standby=False)
 
-    def _start_process(self, standby: bool, crashed: str | None = None) -> subprocess.Popen[bytes]:
+    def _start_process(
+        self, standby: bool, crashed: str | None = None, options: ReloaderOptions | None = None
+    ) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             RUN_MAIN_ENV: "true",
             SERVER_FD_ENV: str(self.listener.fileno()),
-            OPTIONS_ENV: self.options.to_json(),
+            OPTIONS_ENV: (options or self.options).to_json(),
             TARGET_ENV: self.target.to_json(),
             RELOADER_TYPE_ENV: self.watcher_name,
             NOTIFY_ENV: str(self._wake_w),
