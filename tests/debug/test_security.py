@@ -1126,12 +1126,12 @@ def test_the_terminal_links_the_page_only_through_a_trusted_host(
     app = debugged()
     with caplog.at_level(logging.ERROR, logger="wsgidev"):
         crash_page(app, headers={"Host": "pin-check.evil.example"}, SERVER_NAME="127.0.0.1")
-    (link,) = re.findall(r"\* Debugger page: (\S+)", caplog.text)
+    (link,) = re.findall(r"[Dd]ebugger page: (\S+)", caplog.text)
     assert link.startswith("http://127.0.0.1/?__debugger__=yes&tb=")
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="wsgidev"):
         crash_page(app, headers={"Host": "localhost:5000"})
-    (link,) = re.findall(r"\* Debugger page: (\S+)", caplog.text)
+    (link,) = re.findall(r"[Dd]ebugger page: (\S+)", caplog.text)
     assert link.startswith("http://localhost:5000/?__debugger__=yes&tb=")
 
 
