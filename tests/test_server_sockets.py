@@ -455,3 +455,39 @@ def test_a_request_stuck_past_the_grace_period_does_not_keep_the_server_alive(mo
         output = proc.communicate()[0]
     assert "Requests still running after 0.5s; stopping anyway" in output
     assert "stopped" in output
+
+
+@pytest.mark.parametrize("mode", ["base", "threaded"])
+def test_a_graceful_stop_serves_a_request_still_in_its_tls_handshake(
+    mode: str, tls_files: tuple[str, str]
+) -> None:
+    # A reloader restart stops the old server on every save: a client that connected just
+    # before must get its answer, not a closed connection mid-handshake.
+    with running(hello, mode, ssl_context=server_context(tls_files)) as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        deadline = time.monotonic() + 5
+        while not server._conns and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server._conns, "the server never accepted the connection"
+        server.shutdown()
+        stopper = threading.Thread(target=server._stop_gracefully)
+        stopper.start()
+        try:
+            context = ssl.create_default_context(cafile=tls_files[0])
+            with Client(context.wrap_socket(raw, server_hostname="127.0.0.1")) as client:
+                reply = client.get("/")
+                assert (reply.status, reply.body) == (200, b"Hello, World!")
+                assert reply.header("Connection") == "close"
+        finally:
+            stopper.join(10)
+        assert not stopper.is_alive()
+
+
+def test_a_graceful_stop_does_not_wait_for_idle_keep_alive_connections() -> None:
+    with running(hello, "threaded") as server, Client.connect(server) as client:
+        assert client.get("/").status == 200  # now idle between requests
+        server.shutdown()
+        started = time.monotonic()
+        server._stop_gracefully()
+        assert time.monotonic() - started < server.arrival_timeout
+        assert client.is_closed()

@@ -66,6 +66,9 @@ class BaseWSGIServer(ConnectionLoop):
     # server that time is taken from every other client, so it is short.
     drain_timeout = 0.5
     graceful_timeout = 5.0
+    # On a graceful stop, a request still arriving (TLS handshake, partial head or body, a new
+    # client yet to send) gets this long to become a request before idle connections close.
+    arrival_timeout = 0.5
 
     def __init__(
         self,
@@ -276,6 +279,8 @@ class BaseWSGIServer(ConnectionLoop):
     def _stop_gracefully(self) -> None:
         self.draining = True
         self._stop_listening()
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl+C: stop waiting for them
+            self.finish_arrivals(self.arrival_timeout)
         for conn in list(self._conns.values()):
             if conn.state != "busy":
                 self.close_connection(conn)

@@ -53,6 +53,7 @@ class Connection:
         "remote_addr",
         "remote_port",
         "scan",
+        "served",
         "sock",
         "state",
         "tls",
@@ -77,6 +78,7 @@ class Connection:
         self.receiver: BodyReceiver | None = None  # spools a body arriving ahead of the app
         self.received: SpooledBody | None = None  # a whole body, for the handler to pick up
         self.tls = False
+        self.served = 0  # requests handed to the runner; 0 means the client is yet to send one
         self.watching = 0  # what the poller watches for: 0 nothing, 1 readable, 2 writable
 
 
@@ -149,6 +151,32 @@ class ConnectionLoop:
                     self._sweep()
         finally:
             self._stop_accepting()
+
+    def finish_arrivals(self, seconds: float) -> None:
+        """Keep serving, for up to ``seconds``, the connections whose request is still arriving.
+
+        Called once the listener is closed, before a graceful stop closes every idle connection:
+        a client in the middle of its TLS handshake, head or body, or one that connected but has
+        not sent its first request yet, is not idle, and closing it would fail a request it has
+        already sent. A reloader restart stops a server this way on every save.
+        """
+        deadline = time.monotonic() + seconds
+        wake_fd = self._wake_r.fileno()
+        while any(_is_arriving(conn) for conn in self._conns.values()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            for fd in self._poller.wait(min(left, 0.05)):
+                conn = self._conns.get(fd)
+                if conn is not None:
+                    self._on_ready(conn)
+                elif fd == wake_fd:
+                    with contextlib.suppress(OSError):
+                        self._wake_r.recv(4096)
+                else:
+                    callback = self._callbacks.get(fd)
+                    if callback is not None:
+                        callback(fd)
 
     def _accept(self) -> None:
         listener = self.socket
@@ -344,6 +372,7 @@ class ConnectionLoop:
 
     def dispatch(self, conn: Connection, head: RequestHead) -> None:
         conn.state = "busy"
+        conn.served += 1
         self._runner.submit(conn, head)
 
     def next_head(self, conn: Connection) -> RequestHead | None:
@@ -526,3 +555,10 @@ class ConnectionLoop:
         if self._accepting:
             self._accepting = False
             self._poller.forget(self.socket.fileno())
+
+
+def _is_arriving(conn: Connection) -> bool:
+    """Whether ``conn`` carries a request that has started (or is about to start) arriving."""
+    if conn.state in ("handshake", "body"):
+        return True
+    return conn.state == "read" and (bool(conn.buffer) or conn.served == 0)
