@@ -197,10 +197,14 @@ def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
     if restart.is_set() and not stopping.is_set():
         _tell_supervisor(RETIRING)
     if restart.is_set() or stopping.is_set():
-        _finish_in_flight(server)
+        _finish_in_flight(server, restarting=restart.is_set() and not stopping.is_set())
     if restart.is_set() and not stopping.is_set():
         server.server_close()
         sys.exit(RESTART_EXIT_CODE)
+
+
+# Seconds a retiring child keeps serving connections whose first request is still arriving.
+RESTART_ARRIVAL_TIMEOUT = 3.0
 
 
 def _forget_fresh_bytecode(scope: WatchScope, changed: str) -> None:
@@ -231,15 +235,20 @@ def _tell_supervisor(event: bytes) -> None:
             os.write(int(notify), event)
 
 
-def _finish_in_flight(server: Any) -> None:
+def _finish_in_flight(server: Any, restarting: bool) -> None:
     """Let requests already accepted finish (bounded) before this process exits.
 
     ``shutdown()`` only stops the loop; the server's own graceful stop (what Ctrl+C does) also
     waits for busy requests. New connections meanwhile wait in the backlog for the next child.
+    On a restart nobody waits for this process, so a client it accepted whose request is slow to
+    arrive (a TLS handshake while the next child starts and takes the CPU) is given longer.
     """
     drain = getattr(server, "_stop_gracefully", None)
     if callable(drain):
-        drain()
+        if restarting:
+            drain(arrival_timeout=RESTART_ARRIVAL_TIMEOUT)
+        else:
+            drain()
 
 
 def serve_startup_error(exc: Exception, options: ReloaderOptions) -> None:

@@ -276,11 +276,17 @@ class BaseWSGIServer(ConnectionLoop):
         self._stop_accepting()
         self._close_listener()
 
-    def _stop_gracefully(self) -> None:
+    def _stop_gracefully(self, arrival_timeout: float | None = None) -> None:
+        """Stop accepting, serve what is arriving and in flight (bounded), close the rest.
+
+        ``arrival_timeout`` overrides the class's for this stop (a reloader restart waits longer).
+        """
         self.draining = True
         self._stop_listening()
         with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl+C: stop waiting for them
-            self.finish_arrivals(self.arrival_timeout)
+            self.finish_arrivals(
+                self.arrival_timeout if arrival_timeout is None else arrival_timeout
+            )
         for conn in list(self._conns.values()):
             if conn.state != "busy":
                 self.close_connection(conn)
