@@ -517,7 +517,6 @@ def test_an_import_error_under_the_cli_starts_at_the_users_frame(
 @pytest.mark.parametrize("tls", ["adhoc", "cert"])
 def test_cli_reload_over_https_serves_an_import_error(project: Project, tls: str) -> None:
     pytest.importorskip("cryptography")
-    import ssl
 
     from wsgidev._tls import make_ssl_devcert
 
@@ -544,20 +543,7 @@ def test_cli_reload_over_https_serves_an_import_error(project: Project, tls: str
         *flags,
     )
     assert server.url.startswith("https://")
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-
-    def get() -> tuple[int, str]:
-        conn = http.client.HTTPSConnection(server.host, server.port, timeout=10, context=context)
-        try:
-            conn.request("GET", "/")
-            response = conn.getresponse()
-            return response.status, response.read().decode("utf-8", "replace")
-        finally:
-            conn.close()
-
-    status, body = get()
+    status, body = project.get()
     assert status == 500 and "SyntaxError" in body, server.log
     project.write("views.py", "VERSION = 10\n")
     # Ask once the error server has handed over: this test is about what is served, not about
@@ -567,7 +553,7 @@ def test_cli_reload_over_https_serves_an_import_error(project: Project, tls: str
     while server.log.count(" * Restarting with") < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
-    status, body = get()
+    status, body = project.get()
     assert (status, body[:3]) == (200, "10 "), server.log
 
 
