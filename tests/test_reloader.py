@@ -234,15 +234,8 @@ def test_with_the_debugger_an_import_error_is_in_the_terminal_once(project: Proj
     assert server.log.count("\nModuleNotFoundError") == 1, server.log
 
 
-@pytest.mark.parametrize("scheme", ["http", "https"])
-def test_requests_during_reloads_never_fail(project: Project, scheme: str) -> None:
-    # Over HTTPS a client the retiring child accepted may still be in its TLS handshake while
-    # the next child starts and takes the CPU: it must be answered, not dropped.
-    if scheme == "https":
-        pytest.importorskip("cryptography")
-        project.start(threaded=True, ssl_context="adhoc")
-    else:
-        project.start(threaded=True)
+def test_requests_during_reloads_never_fail(project: Project) -> None:
+    project.start(threaded=True)
     project.child_pid()
     failures: list[str] = []
     answers: list[str] = []
