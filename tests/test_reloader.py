@@ -101,6 +101,22 @@ class Project:
         server.url = server.wait_for(RUNNING_ON.pattern, timeout=20)["url"]
         return server
 
+    def start_cli(self, *flags: str, launcher: list[str] | None = None) -> LiveServer:
+        """``wsgidev run web:app --reload`` (stat watcher) on a free port, plus ``flags``."""
+        return self.start(
+            *(launcher or [sys.executable, "-m", "wsgidev"]),
+            "run",
+            "web:app",
+            "--port",
+            "0",
+            "--reload",
+            "--reloader-type",
+            "stat",
+            "--exclude-patterns",
+            os.pathsep.join(NOT_OURS),
+            *flags,
+        )
+
     def get(self, path: str = "/", accept: str = "*/*") -> tuple[int, str]:
         """One request on a fresh connection: (status, body)."""
         assert self.server is not None
@@ -445,20 +461,7 @@ def test_sighup_restarts_a_crashed_child(project: Project) -> None:
 def test_cli_reload_serves_an_app_that_fails_to_import_at_start(project: Project) -> None:
     project.write("views.py", "VERSION = (\n")
     project.write("web.py", "from views import VERSION\n\n" + APP.split("if __name__")[0])
-    server = project.start(
-        sys.executable,
-        "-m",
-        "wsgidev",
-        "run",
-        "web:app",
-        "--port",
-        "0",
-        "--reload",
-        "--reloader-type",
-        "stat",
-        "--exclude-patterns",
-        os.pathsep.join(NOT_OURS),
-    )
+    server = project.start_cli()
     _status, body = project.wait_for_body(lambda s, b: s == 500)
     assert "SyntaxError" in body
     project.write("views.py", "VERSION = 7\n")
@@ -481,19 +484,7 @@ def test_an_import_error_under_the_cli_starts_at_the_users_frame(
     launcher = Path(sys.executable).with_name("wsgidev")
     if not launcher.is_file():
         pytest.skip("the wsgidev console script is not installed beside this interpreter")
-    server = project.start(
-        str(launcher),
-        "run",
-        "web:app",
-        "--port",
-        "0",
-        "--reload",
-        "--reloader-type",
-        "stat",
-        "--exclude-patterns",
-        os.pathsep.join(NOT_OURS),
-        *(["--debug"] if debugger else []),
-    )
+    server = project.start_cli(*(["--debug"] if debugger else []), launcher=[str(launcher)])
     _status, plain = project.wait_for_body(lambda s, b: s == 500)
     _status, page = project.get(accept="text/html")
     # As Python prints it for the user's module: no launcher, CLI or reloader frames first.
@@ -520,21 +511,7 @@ def test_cli_reload_over_https_serves_an_import_error(project: Project, tls: str
     else:
         cert, key = make_ssl_devcert(str(project.root / "dev"))
         flags = ["--cert", cert, "--key", key]
-    server = project.start(
-        sys.executable,
-        "-m",
-        "wsgidev",
-        "run",
-        "web:app",
-        "--port",
-        "0",
-        "--reload",
-        "--reloader-type",
-        "stat",
-        "--exclude-patterns",
-        os.pathsep.join(NOT_OURS),
-        *flags,
-    )
+    server = project.start_cli(*flags)
     assert server.url.startswith("https://")
     status, body = project.get()
     assert status == 500 and "SyntaxError" in body, server.log
