@@ -250,6 +250,10 @@ class Supervisor:
         if hasattr(signal, "SIGHUP"):
             handled.append(signal.SIGHUP)
         previous = {signum: signal.signal(signum, self._on_signal) for signum in handled}
+        # The C-level handler writes the signal's number to the pipe, so a signal that lands
+        # just before select() blocks still wakes it and the Python handler runs; those bytes
+        # are no event of ours and _handle() skips them.
+        previous_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         self.listener.set_inheritable(True)
         stop_stdin = threading.Event()
         self._start_stdin_reader(stop_stdin)
@@ -267,6 +271,7 @@ class Supervisor:
             self._drop_standby()
             self._kill_child()
             self._wait_retiring()
+            signal.set_wakeup_fd(previous_wakeup)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             os.close(self._wake_r)

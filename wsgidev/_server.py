@@ -191,6 +191,7 @@ class BaseWSGIServer(ConnectionLoop):
         self._loop_running = True
         self._loop_done.clear()
         previous = self._install_sigint()
+        previous_wakeup = self._install_wakeup_fd()
         try:
             try:
                 self._serve_loop()
@@ -200,6 +201,8 @@ class BaseWSGIServer(ConnectionLoop):
                 self._stop_gracefully()
         finally:
             self.cancel_inline_timer()
+            if previous_wakeup is not None:
+                signal.set_wakeup_fd(previous_wakeup)
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
             self._loop_running = False
@@ -241,6 +244,22 @@ class BaseWSGIServer(ConnectionLoop):
             return None
         try:
             return signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:
+            return None
+
+    def _install_wakeup_fd(self) -> int | None:
+        """Have every signal wake the loop at the OS level; return the fd to restore.
+
+        Python runs a signal handler only between bytecodes of the main thread. A signal that
+        lands just before the loop blocks in its poll, or that the kernel hands to another
+        thread, leaves the poll blocked and the handler pending. With the wake-up socket as
+        the wake-up fd, the C-level handler writes a byte to it, so the poll returns and the
+        handler runs.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            return signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
         except ValueError:
             return None
 

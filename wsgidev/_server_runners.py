@@ -198,6 +198,9 @@ class ForkRunner:
         try:
             # Ctrl+C goes to the whole process group: the parent decides when children stop.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            # The wake-up socket is the parent's: a signal handled here must not wake its loop.
+            with contextlib.suppress(ValueError):
+                signal.set_wakeup_fd(-1)
             self._server.in_child = True
             # A child never accepts; its copy of the listener would keep the port accepting
             # connections after the parent closed it on Ctrl+C.
