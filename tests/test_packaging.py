@@ -20,7 +20,11 @@ from pathlib import Path
 
 import pytest
 import requests
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest itself needs tomli before 3.11, so it is there
+    import tomli as tomllib
 
 from tests.conftest import ROOT, LiveServer, start_server_process
 from tests.integration._pages import BROWSER_HEADERS, assert_traceback_page, fetch_assets

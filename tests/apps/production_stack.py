@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from wsgiref.types import StartResponse, WSGIEnvironment
+from typing import TYPE_CHECKING
 
 from wsgidev.debug import DebuggedApplication
 from wsgidev.middleware.shared_data import SharedDataMiddleware
+
+if TYPE_CHECKING:  # wsgiref.types is new in Python 3.11
+    from wsgiref.types import StartResponse, WSGIEnvironment
 
 
 def compute_report(environ: WSGIEnvironment) -> bytes:
