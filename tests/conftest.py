@@ -174,6 +174,24 @@ class LiveServer:
             self.proc.stdout.close()
 
 
+def finish_process(proc: subprocess.Popen[Any], timeout: float, interrupt: bool = False) -> Any:
+    """Wait for ``proc`` (Ctrl+C its process group first when ``interrupt``) and return its output.
+
+    A process still running after ``timeout`` seconds is killed by PID with its whole group, so
+    it never outlives the test, and the test fails with what it printed.
+    """
+    if interrupt:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.communicate(timeout=timeout)[0] or ""
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        output = proc.communicate()[0] or ""
+        raise AssertionError(f"still running after {timeout}s; killed. Output:\n{output}") from None
+
+
 def checkout_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """This process's environment with unbuffered, colourless output and the checkout importable,
     then ``env`` on top."""

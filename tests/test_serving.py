@@ -20,7 +20,7 @@ import pytest
 import wsgidev.debug
 import wsgidev.middleware.shared_data
 from tests.apps.hello import app as hello_app
-from tests.conftest import ROOT, RUNNING_ON, checkout_env
+from tests.conftest import ROOT, RUNNING_ON, checkout_env, finish_process
 from wsgidev import serving
 
 pytestmark = pytest.mark.live
@@ -148,7 +148,7 @@ def test_ipv6_literal_is_bracketed_in_the_url_and_served(live_server: Any) -> No
 @pytest.mark.parametrize("mode", [[], ["--reload"]], ids=["plain", "reloader"])
 def test_port_in_use_prints_one_line_and_exits_1(busy_port: int, mode: list[str]) -> None:
     proc = run_apps("hello", "--port", str(busy_port), *mode)
-    output, _ = proc.communicate(timeout=20)
+    output = finish_process(proc, 20)
     assert proc.returncode == 1
     assert "Traceback" not in output
     lines = output.strip().splitlines()
@@ -171,7 +171,7 @@ def test_a_host_that_cannot_be_listened_on_is_one_line_and_exit_1(
     host: str, expected: str, mode: list[str]
 ) -> None:
     proc = run_apps("hello", "--host", host, *mode)
-    output, _ = proc.communicate(timeout=20)
+    output = finish_process(proc, 20)
     assert proc.returncode == 1, output
     assert "Traceback" not in output
     lines = output.strip().splitlines()
@@ -185,7 +185,7 @@ def test_a_unix_socket_in_use_names_the_path_not_a_port(short_tmp: Path) -> None
         busy.bind(path)
         busy.listen()
         proc = run_apps("hello", "--host", f"unix://{path}")
-        output, _ = proc.communicate(timeout=20)
+        output = finish_process(proc, 20)
     assert proc.returncode == 1, output
     lines = output.strip().splitlines()
     assert len(lines) == 1, output
@@ -232,8 +232,7 @@ def test_reloaded_child_serves_the_inherited_socket_without_a_banner() -> None:
             assert status == 200
             assert json.loads(body)["SERVER_PORT"] == str(port)
         finally:
-            os.killpg(proc.pid, 2)
-            output, _ = proc.communicate(timeout=10)
+            output = finish_process(proc, 10, interrupt=True)
     assert proc.returncode == 0
     assert not RUNNING_ON.search(output), output
 
@@ -379,8 +378,9 @@ def test_banner_is_coloured_only_on_a_terminal_without_no_color(
             if select.select([primary], [], [], 0.2)[0]:
                 output += os.read(primary, 4096)
     finally:
-        os.killpg(proc.pid, 2)
-        proc.wait(10)
-        os.close(primary)
+        try:
+            finish_process(proc, 10, interrupt=True)
+        finally:
+            os.close(primary)
     assert b"Press CTRL+C" in output
     assert (b"\x1b[" in output) is coloured
