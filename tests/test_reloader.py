@@ -7,6 +7,7 @@ Every process is stopped at teardown, and the child's pid (which the app reports
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -346,45 +347,34 @@ def test_ctrl_c_stops_supervisor_and_child(project: Project) -> None:
     assert "Traceback" not in server.log
 
 
-def test_ctrl_c_while_a_spare_child_starts_prints_nothing(project: Project) -> None:
-    """The supervisor warms a spare child; Ctrl+C reaches it at whatever point it has got to."""
-    from wsgidev._reloader import (
-        BOOTSTRAP,
-        OPTIONS_ENV,
-        STANDBY_ENV,
-        TARGET_ENV,
-        ReloaderOptions,
-        Target,
-    )
+def _children(pid: int) -> list[int]:
+    """The PIDs of ``pid``'s child processes (Linux's /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    with contextlib.suppress(OSError):
+        return [int(child) for child in path.read_text().split()]
+    return []
 
-    target = Target("path", str(project.root / "app.py"), ("app.py",), str(project.root))
-    for delay in (0.02, 0.05, 0.1, 0.15, 0.3):
-        go_read, go_write = os.pipe()
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            TARGET_ENV: target.to_json(),
-            OPTIONS_ENV: ReloaderOptions(reloader_type="stat").to_json(),
-            STANDBY_ENV: str(go_read),
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "-c", BOOTSTRAP],
-            env=env,
-            pass_fds=[go_read],
-            stderr=subprocess.PIPE,
-            cwd=project.root,
-        )
-        os.close(go_read)
-        try:
-            time.sleep(delay)
-            proc.send_signal(signal.SIGINT)
-            _out, err = proc.communicate(timeout=10)
-        finally:
-            os.close(go_write)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        assert b"Traceback" not in err, (delay, err.decode())
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.1, 0.2])
+def test_ctrl_c_while_a_spare_child_starts_prints_nothing(project: Project, delay: float) -> None:
+    """The terminal's Ctrl+C goes to the whole foreground process group. A spare child is
+    still starting Python when it lands (an uncatchable crash at that point), so the spare lives
+    in a session of its own and only the supervisor decides when it stops."""
+    server = project.start()
+    serving = project.child_pid()
+    supervisor = server.proc.pid
+    deadline = time.monotonic() + 15
+    spares: list[int] = []
+    while not spares and time.monotonic() < deadline:
+        spares = [pid for pid in _children(supervisor) if pid != serving]
+        if not spares:
+            time.sleep(0.005)  # poll: the spare is started STANDBY_DELAY after the child serves
+    assert spares, "no spare child was started"
+    time.sleep(delay)  # Ctrl+C at a varying point of the spare's start-up
+    assert os.getsid(spares[0]) != os.getsid(supervisor)
+    assert server.stop() == 0
+    assert "Traceback" not in server.log and "Fatal Python error" not in server.log, server.log
 
 
 def test_sigterm_to_the_supervisor_alone_stops_both(project: Project) -> None:

@@ -428,7 +428,10 @@ class Supervisor:
             fds.append(go_read)
         args = [sys.executable, *interpreter_flags(), "-c", BOOTSTRAP]
         try:
-            process = subprocess.Popen(args, env=env, pass_fds=fds)
+            # A spare starts in a session of its own: the terminal's Ctrl+C must not land in
+            # it while Python is still starting up (an uncatchable "init_import_site" crash).
+            # Once it serves, the supervisor stops it with SIGTERM like any child.
+            process = subprocess.Popen(args, env=env, pass_fds=fds, start_new_session=standby)
         finally:
             if standby:
                 os.close(go_read)
