@@ -34,9 +34,33 @@
 
   // -- talking to the server -------------------------------------------------------------
 
+  // The proof of the PIN. It lives in localStorage, which is per scheme, host *and port*, and
+  // travels in the POST body: a cookie would also reach every other port of this host.
+  const TOKEN_KEY = "wsgidev.console.token";
+  const token = {
+    get() {
+      try {
+        return window.localStorage.getItem(TOKEN_KEY) || "";
+      } catch (err) {
+        return this.memory || "";
+      }
+    },
+    set(value) {
+      this.memory = value;
+      try {
+        window.localStorage.setItem(TOKEN_KEY, value);
+      } catch (err) {
+        // Storage disabled: the token then lasts for this page only.
+      }
+    },
+    memory: "",
+  };
+
   async function post(fields) {
     const form = new URLSearchParams(fields);
     form.set("s", SECRET);
+    const proof = token.get();
+    if (proof) form.set("token", proof);
     let response;
     try {
       response = await fetch(ENDPOINT, {
@@ -145,6 +169,7 @@
         const answer = await post({ cmd: "pinauth", pin: input.value });
         submit.disabled = false;
         if (answer.auth) {
+          if (typeof answer.token === "string") token.set(answer.token);
           for (const item of pinForms) {
             item.form.remove();
             item.consoleView.line.hidden = false;

@@ -5,11 +5,16 @@ violation. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import http.server
+import re
 import rlcompleter
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
+import requests
 from playwright.sync_api import Locator, Page
 
 from tests.browser.conftest import WatchedPage
@@ -148,7 +153,7 @@ def test_pin_then_a_frame_console_with_history_and_completion(
     assert console.locator(".dump th", has_text="user_name").count() == 1
     browser_page.screenshot("console-frame.png")
 
-    # History survives a reload (local storage); the PIN cookie spares the prompt.
+    # History survives a reload (local storage); so does the PIN token, which spares the prompt.
     tab.reload()
     console = open_frame_console(tab)
     field = console.locator(".console-input")
@@ -321,3 +326,69 @@ def test_after_a_restart_the_open_page_says_reload_and_the_pin_is_not_asked_agai
     assert last_result(console) == "84"
     # The restarted secret answers 403, which Chromium logs as a failed load.
     assert unexpected(browser_page, "status of 403") == []
+
+
+class _OtherPortPage(http.server.BaseHTTPRequestHandler):
+    """Another server on this host, on another port: it records the cookies it is sent."""
+
+    seen_cookies: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen_cookies.append(self.headers.get("Cookie", ""))
+        body = b"<!doctype html><title>another tool</title><p>hello"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def other_port() -> Iterator[str]:
+    _OtherPortPage.seen_cookies = []
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), _OtherPortPage)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
+
+
+def test_a_page_on_another_port_gets_nothing_that_runs_code(
+    server: LiveServer, browser_page: WatchedPage, other_port: str, tmp_path: Path
+) -> None:
+    """Cookies go to every port of a host; the PIN's proof must not. After the PIN was typed,
+    a page on another port learns every cookie and the secret (any local client can fetch the
+    page) but still cannot run code; the token from the console's origin can (the control)."""
+    tab = browser_page.page
+    tab.goto(server.url + "/boom")
+    console = open_frame_console(tab)
+    type_pin(tab, PIN)
+    console.locator(".console-input").wait_for(state="visible")
+    enter(console, "x + 1")
+    token = tab.evaluate("localStorage.getItem('wsgidev.console.token')")
+    assert token
+
+    other = tab.context.new_page()
+    other.goto(other_port + "/")
+    assert other.evaluate("localStorage.getItem('wsgidev.console.token')") is None
+    other.close()
+    cookies = "; ".join(_OtherPortPage.seen_cookies)
+
+    page = requests.get(server.url + "/boom", headers={"Accept": "text/html"}, timeout=10)
+    secret = re.search(r'data-secret="([^"]+)"', page.text)
+    frame = re.findall(r'data-frame-id="(\d+)"', page.text)
+    assert secret and frame
+    probe = tmp_path / "probe"
+    fields = {"cmd": f"open({str(probe)!r}, 'w').close()", "frm": frame[-1], "s": secret[1]}
+    endpoint = server.url + "/boom?__debugger__=yes"
+    refused = requests.post(endpoint, data=fields, headers={"Cookie": cookies}, timeout=10)
+    assert refused.status_code == 401 and refused.json()["reason"] == "pin"
+    assert not probe.exists()
+    allowed = requests.post(endpoint, data={**fields, "token": token}, timeout=10)
+    assert allowed.status_code == 200, allowed.text
+    assert probe.exists()

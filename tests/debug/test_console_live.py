@@ -55,7 +55,7 @@ def fetch(
 
 
 class Session:
-    """A browser's view of one traceback page: its secret, frame ids and PIN cookie."""
+    """A browser's view of one traceback page: its secret, frame ids and PIN token."""
 
     def __init__(self, server: LiveServer, path: str = "/boom") -> None:
         self.server = server
@@ -65,15 +65,14 @@ class Session:
         # Empty when the page was served for a Host or client the console refuses.
         self.secret = re.search(r'data-secret="([^"]*)"', page)[1]  # type: ignore[index]
         self.frame_ids = re.findall(r'data-frame-id="(\d+)"', page)
-        self.cookie = ""
+        self.token = ""
 
     def command(
         self, fields: dict[str, str], headers: dict[str, str] | None = None, **kw: Any
     ) -> tuple[int, dict[str, Any], http.client.HTTPMessage]:
-        body = urlencode({"s": self.secret, **fields}).encode()
+        proof = {"token": self.token} if self.token else {}
+        body = urlencode({"s": self.secret, **proof, **fields}).encode()
         all_headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        if self.cookie:
-            all_headers["Cookie"] = self.cookie
         all_headers.update(headers or {})
         status, response_headers, raw = fetch(
             self.server, "POST", "/boom?__debugger__=yes", body, all_headers
@@ -83,7 +82,8 @@ class Session:
     def login(self, pin: str) -> None:
         status, data, headers = self.command({"cmd": "pinauth", "pin": pin})
         assert status == 200 and data["auth"] is True, data
-        self.cookie = headers["Set-Cookie"].split(";", 1)[0]
+        assert "Set-Cookie" not in headers
+        self.token = data["token"]
 
     def run(self, code: str, frame: str | None = None, **kw: Any) -> tuple[int, dict[str, Any]]:
         status, data, _ = self.command({"cmd": code, "frm": frame or self.frame_ids[-1]}, **kw)
@@ -130,13 +130,21 @@ def test_every_refusal_over_the_wire_runs_nothing(
     probe = tmp_path / "probe"
     code = f"open({str(probe)!r}, 'w').close()"
 
-    # No PIN cookie yet.
+    # No PIN token yet.
     assert session.run(code)[0] == 401
     session.login(pin)
     frame = session.frame_ids[-1]
     # The same command by GET, fields in the URL (what Werkzeug's page sends).
-    query = urlencode({"__debugger__": "yes", "cmd": code, "frm": frame, "s": session.secret})
-    status, _, _ = fetch(server, "GET", f"/boom?{query}", headers={"Cookie": session.cookie})
+    query = urlencode(
+        {
+            "__debugger__": "yes",
+            "cmd": code,
+            "frm": frame,
+            "s": session.secret,
+            "token": session.token,
+        }
+    )
+    status, _, _ = fetch(server, "GET", f"/boom?{query}")
     assert status == 405
     # Missing and wrong secret.
     assert session.command({"cmd": code, "frm": frame, "s": ""})[0] == 403
@@ -311,11 +319,11 @@ def test_under_the_reloader_the_pin_is_printed_and_kept_across_restarts(
     trigger.write_text("two")
     server.wait_for("Detected change", start=restarted_at)
     assert server.wait_for(PIN_LINE, start=restarted_at, timeout=20)[1] == pin
-    # The cookie still holds after the restart; the page's secret does not, and it says so.
+    # The token still holds after the restart; the page's secret does not, and it says so.
     status, data, _ = session.command({"cmd": "pinauth"})
     assert status == 403 and data["reason"] == "restarted"
     fresh = Session(server)
-    fresh.cookie = session.cookie
+    fresh.token = session.token
     assert fresh.command({"cmd": "pinauth"})[1]["auth"] is True
 
 

@@ -6,7 +6,6 @@ a control test shows the same request, done right, does create it.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -95,8 +94,11 @@ def send(
     method: str = "POST",
     headers: dict[str, str] | None = None,
     in_query: bool = False,
+    token: str | None = None,
     **environ: Any,
 ) -> tuple[Response, dict[str, Any]]:
+    if token is not None:
+        fields = {**fields, "token": token}
     encoded = urlencode(fields)
     path = "/boom?__debugger__=yes" + ("&" + encoded if in_query else "")
     all_headers = {"Host": "127.0.0.1:5000", "Content-Type": "application/x-www-form-urlencoded"}
@@ -114,13 +116,13 @@ def send(
 
 
 def login(debugger: FakeDebugger) -> str:
-    """Type the right PIN; return the Cookie header the browser would send back."""
+    """Type the right PIN; return the token the page sends back with every command."""
     response, data = send(
         debugger, {"cmd": "pinauth", "pin": debugger.security.pin or "", "s": debugger.secret}
     )
     assert data["auth"] is True
-    cookie = response.header("Set-Cookie") or ""
-    return cookie.split(";", 1)[0]
+    assert response.header("Set-Cookie") is None  # the proof is never a cookie
+    return str(data["token"])
 
 
 @pytest.fixture
@@ -133,14 +135,11 @@ def probe_code(probe: Path) -> str:
 
 
 def run_probe(
-    debugger: FakeDebugger, probe: Path, cookie: str | None, *, frame: str = "7", **kwargs: Any
+    debugger: FakeDebugger, probe: Path, token: str | None, *, frame: str = "7", **kwargs: Any
 ) -> tuple[Response, dict[str, Any]]:
-    headers = dict(kwargs.pop("headers", {}))
-    if cookie:
-        headers["Cookie"] = cookie
     fields = {"cmd": probe_code(probe), "frm": frame, "s": kwargs.pop("secret", debugger.secret)}
     fields.update(kwargs.pop("fields", {}))
-    return send(debugger, fields, headers=headers, **kwargs)
+    return send(debugger, fields, token=token, **kwargs)
 
 
 # -- the control: done right, the probe runs -------------------------------------------------
@@ -157,15 +156,13 @@ def test_control_the_probe_runs_when_everything_is_right(probe: Path) -> None:
 
 def test_a_frame_console_evaluates_in_the_frame_and_keeps_its_names() -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
+    token = login(debugger)
     fields = {"frm": "7", "s": debugger.secret}
-    _, data = send(debugger, {**fields, "cmd": "y = x + 1"}, headers={"Cookie": cookie})
-    _, data = send(
-        debugger, {**fields, "cmd": "y, environ['PATH_INFO']"}, headers={"Cookie": cookie}
-    )
+    _, data = send(debugger, {**fields, "cmd": "y = x + 1"}, token=token)
+    _, data = send(debugger, {**fields, "cmd": "y, environ['PATH_INFO']"}, token=token)
     assert "42" in data["html"] and "/boom" in data["html"]
     assert data["more"] is False and data["prompt"] == ">>> "
-    _, data = send(debugger, {**fields, "cmd": "def f():"}, headers={"Cookie": cookie})
+    _, data = send(debugger, {**fields, "cmd": "def f():"}, token=token)
     assert data["more"] is True and data["prompt"] == "... "
 
 
@@ -175,11 +172,11 @@ def test_a_frame_console_evaluates_in_the_frame_and_keeps_its_names() -> None:
 @pytest.mark.parametrize("secret", [None, "", "wrong", "x" * 40])
 def test_missing_or_wrong_secret_is_403(probe: Path, secret: str | None) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
+    token = login(debugger)
     fields = {"cmd": probe_code(probe), "frm": "7"}
     if secret is not None:
         fields["s"] = secret
-    response, data = send(debugger, fields, headers={"Cookie": cookie})
+    response, data = send(debugger, fields, token=token)
     assert response.code == 403 and data["reason"] == "secret"
     assert not probe.exists()
 
@@ -195,9 +192,9 @@ def test_a_secret_from_before_a_restart_says_so(probe: Path) -> None:
 
 def test_the_same_command_by_get_is_refused(probe: Path) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
+    token = login(debugger)
     fields = {"cmd": probe_code(probe), "frm": "7", "s": debugger.secret}
-    response, data = send(debugger, fields, method="GET", in_query=True, headers={"Cookie": cookie})
+    response, data = send(debugger, fields, method="GET", in_query=True, token=token)
     assert response.code == 405 and response.header("Allow") == "POST"
     assert data["reason"] == "method"
     assert not probe.exists()
@@ -205,56 +202,92 @@ def test_the_same_command_by_get_is_refused(probe: Path) -> None:
 
 def test_fields_in_the_query_string_of_a_post_are_ignored(probe: Path) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
+    token = login(debugger)
     fields = {"cmd": probe_code(probe), "frm": "7", "s": debugger.secret}
-    response, data = send(debugger, fields, in_query=True, headers={"Cookie": cookie})
+    response, data = send(debugger, fields, in_query=True, token=token)
     assert response.code == 403 and data["reason"] == "secret"
     assert not probe.exists()
 
 
-def test_no_pin_cookie_is_401(probe: Path) -> None:
+def test_no_pin_token_is_401(probe: Path) -> None:
     debugger = make_debugger()
     response, data = run_probe(debugger, probe, None)
     assert response.code == 401 and data["reason"] == "pin"
     assert not probe.exists()
 
 
-@pytest.mark.parametrize(
-    "cookie_value",
-    ["garbage", "123|abc", f"{int(time.time())}|{'0' * 64}", "|", ""],
-)
-def test_a_forged_pin_cookie_is_401(probe: Path, cookie_value: str) -> None:
+def test_the_browsers_cookies_and_the_secret_without_a_token_run_nothing(probe: Path) -> None:
+    """The attack: after the PIN was typed, a page on another port of this host gets every
+    cookie the browser holds for the host and fetches the secret from /console. None of that
+    may authorise a command; only the token, kept per origin by the page, does."""
     debugger = make_debugger()
-    cookie = f"{debugger.security.pin_cookie_name}={cookie_value}"
-    response, data = run_probe(debugger, probe, cookie)
+    token = login(debugger)
+    name = debugger.security.pin_cookie_name
+    stolen = f"{name}={token}; {name}={token.replace('.', '|')}; session=abc"
+    response, data = run_probe(debugger, probe, None, headers={"Cookie": stolen})
+    assert response.code == 401 and data["reason"] == "pin"
+    assert not probe.exists()
+    # The control: the same request with the token in its body runs.
+    response, data = run_probe(debugger, probe, token, headers={"Cookie": stolen})
+    assert response.code == 200, data
+    assert probe.exists()
+
+
+def test_pinauth_without_a_pin_reports_whether_the_token_is_still_good() -> None:
+    debugger = make_debugger()
+    fields = {"cmd": "pinauth", "s": debugger.secret}
+    _, data = send(debugger, fields)
+    assert data["auth"] is False and "token" not in data
+    _, data = send(debugger, fields, token=login(debugger))
+    assert data["auth"] is True and "token" not in data
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["garbage", "123.abc", f"{int(time.time())}.{'0' * 64}", ".", "", "1.2.3", "١٢٣.abc"],
+)
+def test_a_forged_pin_token_is_401(probe: Path, token: str) -> None:
+    debugger = make_debugger()
+    response, data = run_probe(debugger, probe, token)
     assert response.code == 401 and data["reason"] == "pin"
     assert not probe.exists()
 
 
-def test_an_expired_pin_cookie_is_401(probe: Path) -> None:
+def test_an_expired_pin_token_is_401(probe: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     debugger = make_debugger()
-    sec = debugger.security
-    stamp = str(int(time.time()) - security.PIN_COOKIE_MAX_AGE - 10)
-    signature = hmac.new(sec._cookie_key, f"{stamp}|{sec.pin}".encode(), hashlib.sha256).hexdigest()
-    response, _data = run_probe(debugger, probe, f"{sec.pin_cookie_name}={stamp}|{signature}")
+    issued = time.time() - security.PIN_TOKEN_MAX_AGE - 10
+    monkeypatch.setattr(security.time, "time", lambda: issued)
+    old = login(debugger)
+    monkeypatch.undo()
+    response, _data = run_probe(debugger, probe, old)
     assert response.code == 401
     assert not probe.exists()
+    response, _data = run_probe(debugger, probe, login(debugger))  # the control: a fresh one runs
+    assert response.code == 200 and probe.exists()
 
 
-def test_a_cookie_for_another_pin_is_401(probe: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_token_survives_a_restart_as_the_pin_does(probe: Path) -> None:
+    token = login(make_debugger())
+    restarted = make_debugger()  # a new process: same PIN and key from the private file
+    response, data = run_probe(restarted, probe, token)
+    assert response.code == 200, data
+    assert probe.exists()
+
+
+def test_a_token_for_another_pin_is_401(probe: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "111-111-111")
     first = make_debugger()
-    cookie = login(first)
+    token = login(first)
     monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "222-222-222")
     second = make_debugger()
-    response, _ = run_probe(second, probe, cookie)
+    response, _ = run_probe(second, probe, token)
     assert response.code == 401
     assert not probe.exists()
 
 
 def test_wrong_pins_lock_the_debugger_until_restart(probe: Path) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
+    token = login(debugger)
     for attempt in range(1, security.MAX_PIN_FAILURES + 1):
         response, data = send(
             debugger, {"cmd": "pinauth", "pin": "000-000-000", "s": debugger.secret}
@@ -264,13 +297,13 @@ def test_wrong_pins_lock_the_debugger_until_restart(probe: Path) -> None:
             assert data["failures_left"] == security.MAX_PIN_FAILURES - attempt
     assert response.code == 403 and data["locked"] is True
     assert "Restart the server" in data["error"]
-    # Even the right PIN is refused now, and so is a cookie that was valid before.
+    # Even the right PIN is refused now, and so is a token that was valid before.
     response, data = send(
         debugger, {"cmd": "pinauth", "pin": debugger.security.pin or "", "s": debugger.secret}
     )
     assert data["auth"] is False and data["locked"] is True
     assert response.header("Set-Cookie") is None
-    response, data = run_probe(debugger, probe, cookie)
+    response, data = run_probe(debugger, probe, token)
     assert response.code == 403 and data["reason"] == "locked"
     assert not probe.exists()
     # A restart (a new instance) unlocks it.
@@ -301,9 +334,9 @@ def test_wrong_pins_from_many_threads_at_once_lock_after_exactly_the_limit() -> 
 )
 def test_an_untrusted_host_is_400_and_says_how_to_add_it(probe: Path, host: str | None) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
+    token = login(debugger)
     no_host = {"HTTP_HOST": ""} if host is None else {}
-    response, data = run_probe(debugger, probe, cookie, headers={"Host": host}, **no_host)
+    response, data = run_probe(debugger, probe, token, headers={"Host": host}, **no_host)
     assert response.code == 400 and data["reason"] == "host"
     assert "trusted_hosts.append(" in data["error"]
     assert not probe.exists()
@@ -314,8 +347,8 @@ def test_an_untrusted_host_is_400_and_says_how_to_add_it(probe: Path, host: str 
 )
 def test_loopback_hosts_are_accepted(probe: Path, host: str) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
-    response, data = run_probe(debugger, probe, cookie, headers={"Host": host})
+    token = login(debugger)
+    response, data = run_probe(debugger, probe, token, headers={"Host": host})
     assert response.code == 200, data
     assert probe.exists()
 
@@ -323,8 +356,8 @@ def test_loopback_hosts_are_accepted(probe: Path, host: str) -> None:
 def test_a_host_added_to_trusted_hosts_is_accepted(probe: Path) -> None:
     debugger = make_debugger()
     debugger.security.trusted_hosts.append(".dev.example")
-    cookie = login(debugger)
-    response, _ = run_probe(debugger, probe, cookie, headers={"Host": "api.dev.example:8000"})
+    token = login(debugger)
+    response, _ = run_probe(debugger, probe, token, headers={"Host": "api.dev.example:8000"})
     assert response.code == 200 and probe.exists()
 
 
@@ -341,41 +374,41 @@ def test_a_host_added_to_trusted_hosts_is_accepted(probe: Path) -> None:
 )
 def test_cross_site_requests_are_refused(probe: Path, headers: dict[str, str]) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
-    response, data = run_probe(debugger, probe, cookie, headers=headers)
+    token = login(debugger)
+    response, data = run_probe(debugger, probe, token, headers=headers)
     assert response.code == 403 and data["reason"] == "cross-site"
     assert not probe.exists()
 
 
 def test_a_same_origin_request_is_accepted(probe: Path) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
+    token = login(debugger)
     headers = {"Origin": "http://127.0.0.1:5000", "Sec-Fetch-Site": "same-origin"}
-    response, _ = run_probe(debugger, probe, cookie, headers=headers)
+    response, _ = run_probe(debugger, probe, token, headers=headers)
     assert response.code == 200 and probe.exists()
 
 
 def test_an_untrusted_client_is_refused_whatever_the_pin(probe: Path) -> None:
     debugger = make_debugger(trusted_clients=["10.0.0.0/8", "::1"])
-    cookie = login_from(debugger, "10.1.2.3")
-    response, data = run_probe(debugger, probe, cookie, REMOTE_ADDR="127.0.0.1")
+    token = login_from(debugger, "10.1.2.3")
+    response, data = run_probe(debugger, probe, token, REMOTE_ADDR="127.0.0.1")
     assert response.code == 403 and data["reason"] == "client"
     assert not probe.exists()
-    response, _ = run_probe(debugger, probe, cookie, REMOTE_ADDR="10.1.2.3")
+    response, _ = run_probe(debugger, probe, token, REMOTE_ADDR="10.1.2.3")
     assert response.code == 200 and probe.exists()
 
 
 def login_from(debugger: FakeDebugger, address: str) -> str:
     fields = {"cmd": "pinauth", "pin": debugger.security.pin or "", "s": debugger.secret}
-    response, data = send(debugger, fields, REMOTE_ADDR=address)
+    _response, data = send(debugger, fields, REMOTE_ADDR=address)
     assert data["auth"] is True
-    return (response.header("Set-Cookie") or "").split(";", 1)[0]
+    return str(data["token"])
 
 
 def test_an_expired_frame_says_reload(probe: Path) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
-    response, data = run_probe(debugger, probe, cookie, frame="12345")
+    token = login(debugger)
+    response, data = run_probe(debugger, probe, token, frame="12345")
     assert response.code == 410 and data["reason"] == "expired"
     assert "this traceback has expired" in data["error"].lower()
     assert "reload the page" in data["error"]
@@ -384,19 +417,17 @@ def test_an_expired_frame_says_reload(probe: Path) -> None:
 
 def test_an_evicted_frame_forgets_its_console(probe: Path) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
-    send(
-        debugger, {"cmd": "kept = 1", "frm": "7", "s": debugger.secret}, headers={"Cookie": cookie}
-    )
+    token = login(debugger)
+    send(debugger, {"cmd": "kept = 1", "frm": "7", "s": debugger.secret}, token=token)
     del debugger.frames[7]
-    response, _data = run_probe(debugger, probe, cookie)
+    response, _data = run_probe(debugger, probe, token)
     assert response.code == 410 and not probe.exists()
 
 
 def test_a_multiprocess_server_explains_the_console_is_unavailable(probe: Path) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
-    response, data = run_probe(debugger, probe, cookie, **{"wsgi.multiprocess": True})
+    token = login(debugger)
+    response, data = run_probe(debugger, probe, token, **{"wsgi.multiprocess": True})
     assert response.code == 409 and data["reason"] == "multiprocess"
     assert "another process" in data["error"]
     assert not probe.exists()
@@ -422,8 +453,8 @@ def test_under_several_processes_another_workers_secret_gets_the_real_reason(
 
 def test_evalex_off_refuses_code(probe: Path) -> None:
     debugger = make_debugger(evalex=False)
-    cookie = login(debugger)
-    response, data = run_probe(debugger, probe, cookie)
+    token = login(debugger)
+    response, data = run_probe(debugger, probe, token)
     assert response.code == 403 and data["reason"] == "evalex"
     assert not probe.exists()
 
@@ -433,8 +464,8 @@ def test_evalex_off_refuses_code(probe: Path) -> None:
 )
 def test_a_body_that_is_not_a_form_is_refused(probe: Path, content_type: str, status: int) -> None:
     debugger = make_debugger()
-    cookie = login(debugger)
-    response, _ = run_probe(debugger, probe, cookie, headers={"Content-Type": content_type})
+    token = login(debugger)
+    response, _ = run_probe(debugger, probe, token, headers={"Content-Type": content_type})
     assert response.code == status and not probe.exists()
 
 
@@ -442,7 +473,7 @@ def test_a_body_with_too_many_fields_says_so(probe: Path) -> None:
     debugger = make_debugger()
     fields = {f"f{n}": "1" for n in range(40)}
     fields.update(cmd=probe_code(probe), frm="7", s=debugger.secret)
-    response, data = send(debugger, fields, headers={"Cookie": login(debugger)})
+    response, data = send(debugger, fields, token=login(debugger))
     assert response.code == 400 and "at most 16 form fields" in data["error"]
     assert not probe.exists()
 
@@ -548,22 +579,20 @@ def test_pin_security_false_lets_commands_run_without_a_cookie(
     assert not (private_cache / "wsgidev").exists()  # no PIN file is made when none is used
 
 
-def test_the_pin_cookie_is_httponly_strict_and_8_hours() -> None:
+def test_the_pin_answers_a_token_for_8_hours_and_no_cookie(monkeypatch: pytest.MonkeyPatch) -> None:
     debugger = make_debugger()
     response, data = send(
         debugger, {"cmd": "pinauth", "pin": debugger.security.pin or "", "s": debugger.secret}
     )
-    cookie = response.header("Set-Cookie") or ""
+    token = data.pop("token")
     assert data == {"pin_required": True, "locked": False, "auth": True, "failures_left": 10}
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
-    assert "Max-Age=28800" in cookie and "Secure" not in cookie
-    response, _ = send(
-        debugger,
-        {"cmd": "pinauth", "pin": debugger.security.pin or "", "s": debugger.secret},
-        **{"wsgi.url_scheme": "https"},
-        headers={"Host": "127.0.0.1:5000"},
-    )
-    assert "; Secure" in (response.header("Set-Cookie") or "")
+    assert response.header("Set-Cookie") is None
+    assert security.PIN_TOKEN_MAX_AGE == 8 * 60 * 60
+    now = time.time()
+    monkeypatch.setattr(security.time, "time", lambda: now + security.PIN_TOKEN_MAX_AGE - 5)
+    assert debugger.security.token_is_valid(token)
+    monkeypatch.setattr(security.time, "time", lambda: now + security.PIN_TOKEN_MAX_AGE + 5)
+    assert not debugger.security.token_is_valid(token)
 
 
 def test_pinauth_without_a_pin_reports_the_state_without_counting() -> None:
@@ -571,9 +600,7 @@ def test_pinauth_without_a_pin_reports_the_state_without_counting() -> None:
     for _ in range(security.MAX_PIN_FAILURES + 2):
         _, data = send(debugger, {"cmd": "pinauth", "s": debugger.secret})
     assert data == {"pin_required": True, "locked": False, "auth": False, "failures_left": 10}
-    _, data = send(
-        debugger, {"cmd": "pinauth", "s": debugger.secret}, headers={"Cookie": login(debugger)}
-    )
+    _, data = send(debugger, {"cmd": "pinauth", "s": debugger.secret}, token=login(debugger))
     assert data["auth"] is True
 
 
@@ -631,7 +658,7 @@ def test_complete_needs_the_pin_and_completes_frame_names() -> None:
     fields = {"cmd": "complete", "text": "print(x.re", "frm": "7", "s": debugger.secret}
     response, data = send(debugger, fields)
     assert response.code == 401
-    response, data = send(debugger, fields, headers={"Cookie": login(debugger)})
+    response, data = send(debugger, fields, token=login(debugger))
     assert data == {"start": 6, "matches": ["x.real"]}
 
 
@@ -673,13 +700,11 @@ def test_the_console_page_refuses_an_untrusted_host() -> None:
 def test_the_standalone_console_runs_in_the_init_namespace() -> None:
     debugger = make_debugger()
     debugger.console_init_func = lambda: {"answer": 42}
-    cookie = login(debugger)
-    _, data = send(
-        debugger, {"cmd": "answer + 1", "s": debugger.secret}, headers={"Cookie": cookie}
-    )
+    token = login(debugger)
+    _, data = send(debugger, {"cmd": "answer + 1", "s": debugger.secret}, token=token)
     assert ">43<" in data["html"]
     fields = {"cmd": "answer + 2", "frm": "0", "s": debugger.secret}  # Werkzeug's frame 0
-    _, data = send(debugger, fields, headers={"Cookie": cookie})
+    _, data = send(debugger, fields, token=token)
     assert ">44<" in data["html"]
 
 
@@ -762,7 +787,7 @@ def test_no_warning_on_loopback(caplog: pytest.LogCaptureFixture) -> None:
     assert "not loopback" not in caplog.text
 
 
-def test_secret_pin_and_cookie_comparisons_are_constant_time(
+def test_secret_pin_and_token_comparisons_are_constant_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Whatever decides must be hmac.compare_digest: a spy records what it compared.
@@ -779,13 +804,13 @@ def test_secret_pin_and_cookie_comparisons_are_constant_time(
     assert sec.check_secret(sec.secret[:-1] + last) is not None
     assert sec.check_secret(sec.secret) is None
     assert sec.try_pin("000-000-000") == "wrong" and sec.try_pin(sec.pin or "") == "ok"
-    cookie = sec.pin_cookie({})[1].split(";", 1)[0]
-    assert sec.is_authenticated({"HTTP_COOKIE": cookie})
-    assert sec.is_authenticated({"HTTP_COOKIE": cookie[:-1] + "x"}) is False
+    token = sec.make_token()
+    assert sec.token_is_valid(token)
+    assert sec.token_is_valid(token[:-1] + ("x" if token[-1] != "x" else "y")) is False
     secret, pin = sec.secret.encode(), (sec.pin or "").replace("-", "").encode()
     assert sum(secret in pair for pair in compared) == 2
     assert sum(pin in pair for pair in compared) == 2
-    assert len(compared) == 6  # secret twice, PIN twice, cookie signature twice
+    assert len(compared) == 6  # secret twice, PIN twice, token signature twice
 
 
 # -- through the real DebuggedApplication ----------------------------------------------------
@@ -809,10 +834,10 @@ def page_of(app: Any) -> tuple[str, str]:
     return secret, re.findall(r'data-frame-id="(\d+)"', page)[-1]
 
 
-def command(app: Any, fields: dict[str, str], cookie: str = "", method: str = "POST") -> Response:
+def command(app: Any, fields: dict[str, str], token: str = "", method: str = "POST") -> Response:
     headers = {"Host": "localhost:5000", "Content-Type": "application/x-www-form-urlencoded"}
-    if cookie:
-        headers["Cookie"] = cookie
+    if token:
+        fields = {**fields, "token": token}
     return call_app(
         app,
         "/x?__debugger__=yes",
@@ -831,10 +856,10 @@ def test_debugged_application_runs_code_only_with_secret_and_pin(probe: Path) ->
     assert command(app, {"cmd": code, "frm": frame, "s": secret}).code == 401
     assert not probe.exists()
     login_response = command(app, {"cmd": "pinauth", "pin": app.pin, "s": secret})
-    cookie = (login_response.header("Set-Cookie") or "").split(";", 1)[0]
-    shown = json.loads(command(app, {"cmd": "token", "frm": frame, "s": secret}, cookie).body)
+    token = json.loads(login_response.body)["token"]
+    shown = json.loads(command(app, {"cmd": "token", "frm": frame, "s": secret}, token).body)
     assert "s3cr3t" in shown["html"]
-    assert command(app, {"cmd": code, "frm": frame, "s": secret}, cookie).code == 200
+    assert command(app, {"cmd": code, "frm": frame, "s": secret}, token).code == 200
     assert probe.exists()
 
 
@@ -938,8 +963,8 @@ def test_a_failing_console_init_func_is_reported_not_raised() -> None:
         raise LookupError("no settings")
 
     debugger.console_init_func = broken
-    cookie = login(debugger)
-    response, data = send(debugger, {"cmd": "1", "s": debugger.secret}, headers={"Cookie": cookie})
+    token = login(debugger)
+    response, data = send(debugger, {"cmd": "1", "s": debugger.secret}, token=token)
     assert response.code == 500 and data["reason"] == "init"
     assert "LookupError: no settings" in data["error"]
 
@@ -949,11 +974,9 @@ def test_interrupt_needs_the_same_checks_and_clears_the_block() -> None:
     fields = {"cmd": "", "interrupt": "1", "frm": "7", "s": debugger.secret}
     response, _ = send(debugger, fields)
     assert response.code == 401
-    cookie = login(debugger)
-    send(
-        debugger, {"cmd": "if True:", "frm": "7", "s": debugger.secret}, headers={"Cookie": cookie}
-    )
-    _, data = send(debugger, fields, headers={"Cookie": cookie})
+    token = login(debugger)
+    send(debugger, {"cmd": "if True:", "frm": "7", "s": debugger.secret}, token=token)
+    _, data = send(debugger, fields, token=token)
     assert "KeyboardInterrupt" in data["html"] and data["prompt"] == ">>> "
 
 
@@ -1009,8 +1032,8 @@ def test_a_page_for_a_client_outside_trusted_clients_carries_no_secret() -> None
 def test_a_malformed_host_header_is_not_trusted(probe: Path, host: str) -> None:
     assert not host_is_trusted(host, security.DEFAULT_TRUSTED_HOSTS)
     debugger = make_debugger()
-    cookie = login(debugger)
-    response, data = run_probe(debugger, probe, cookie, headers={"Host": host})
+    token = login(debugger)
+    response, data = run_probe(debugger, probe, token, headers={"Host": host})
     assert response.code == 400 and data["reason"] == "host"
     assert not probe.exists()
 

@@ -277,9 +277,16 @@ def test_console_code_never_travels_in_the_url(
             timeout=10,
         )
         assert auth.json()["auth"] is True
+        token = auth.json()["token"]
         by_get = session.get(
             ours.url + "/",
-            params={"__debugger__": "yes", "cmd": code, "frm": frame_id, "s": secret_attr},
+            params={
+                "__debugger__": "yes",
+                "cmd": code,
+                "frm": frame_id,
+                "s": secret_attr,
+                "token": token,
+            },
             headers=origin,
             timeout=10,
         )
@@ -287,7 +294,7 @@ def test_console_code_never_travels_in_the_url(
         assert not probe.exists(), "code sent in a URL must not run"
         by_post = session.post(
             ours.url + "/?__debugger__=yes",
-            data={"cmd": code, "frm": frame_id, "s": secret_attr},
+            data={"cmd": code, "frm": frame_id, "s": secret_attr, "token": token},
             headers=origin,
             timeout=10,
         )

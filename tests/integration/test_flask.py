@@ -194,10 +194,11 @@ def test_console_runs_code_in_the_failing_flask_view(
     )
     assert auth.status_code == 200, auth.text
     assert auth.json()["auth"] is True
+    token = auth.json()["token"]
 
     answer = session.post(
         endpoint,
-        data={"cmd": "order_id * 2", "frm": frame, "s": secret},
+        data={"cmd": "order_id * 2", "frm": frame, "s": secret, "token": token},
         headers=browser,
         timeout=10,
     )
@@ -205,7 +206,7 @@ def test_console_runs_code_in_the_failing_flask_view(
     assert "84" in answer.json()["html"]
     path = session.post(
         endpoint,
-        data={"cmd": "environ['PATH_INFO']", "frm": frame, "s": secret},
+        data={"cmd": "environ['PATH_INFO']", "frm": frame, "s": secret, "token": token},
         headers=browser,
         timeout=10,
     )

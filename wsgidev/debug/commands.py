@@ -240,7 +240,7 @@ def dispatch_command(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplic
     """Answer a ``__debugger__=yes`` request other than ``cmd=resource``.
 
     Checks, in order, before anything runs: POST, trusted Host, same-site, trusted client, the
-    page's secret, the multi-process case, the PIN cookie, the frame. Each refusal is JSON
+    page's secret, the multi-process case, the PIN token, the frame. Each refusal is JSON
     ``{"error", "reason"}`` with a 4xx status.
     """
     try:
@@ -269,14 +269,14 @@ def _dispatch(debugger: Debugger, environ: WSGIEnvironment) -> WSGIApplication:
     if environ.get("wsgi.multiprocess") and cmd != "printpin":
         raise CommandError(409, "multiprocess", MULTIPROCESS_MESSAGE)
     if cmd == "pinauth":
-        return _pin_auth(security, environ, form.get("pin"))
+        return _pin_auth(security, form.get("pin"), form.get("token"))
     if cmd == "printpin":
         if not security.log_pin():
             raise CommandError(403, "pin-logging", PIN_LOGGING_OFF_MESSAGE)
         return json_response(200, {"printed": True})
     if not debugger.evalex:
         raise CommandError(403, "evalex", "The console is turned off (evalex=False).")
-    refusal = security.check_pin_cookie(environ)
+    refusal = security.check_token(form.get("token"))
     if refusal is not None:
         raise CommandError.of(refusal)
     console = _find_console(debugger, form.get("frm", ""))
@@ -306,16 +306,15 @@ def _find_console(debugger: Debugger, frame_field: str) -> Console:
     return console
 
 
-def _pin_auth(
-    security: DebuggerSecurity, environ: WSGIEnvironment, pin: str | None
-) -> WSGIApplication:
-    """``pin=`` absent: only report the state. Otherwise check it; a right one sets the cookie."""
+def _pin_auth(security: DebuggerSecurity, pin: str | None, token: str | None) -> WSGIApplication:
+    """``pin=`` absent: report the state (``auth``: whether ``token`` is still valid). Otherwise
+    check the PIN; a right one answers a fresh ``token`` for the page to send with commands."""
     state: dict[str, object] = {
         "pin_required": security.pin is not None,
         "locked": security.is_locked,
     }
     if pin is None:
-        state["auth"] = security.is_authenticated(environ)
+        state["auth"] = security.token_is_valid(token)
         state["failures_left"] = security.failures_left
         return json_response(200, state)
     verdict = security.try_pin(pin)
@@ -326,7 +325,8 @@ def _pin_auth(
         state["error"] = LOCKED_MESSAGE
         return json_response(403, state)
     if verdict == "ok":
-        return json_response(200, state, [security.pin_cookie(environ)])
+        state["token"] = security.make_token()
+        return json_response(200, state)
     if verdict == "wrong":
         left = security.failures_left
         state["error"] = (

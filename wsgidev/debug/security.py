@@ -1,4 +1,4 @@
-"""Who may run code through the debugger: secret, PIN, signed cookie, lockout, Host/Origin/client checks.
+"""Who may run code through the debugger: secret, PIN, signed PIN token, lockout, Host/Origin/client checks.
 
 Pure decisions on an environ; commands.py turns a refusal into a response. Nothing here runs code.
 """
@@ -41,8 +41,8 @@ from wsgidev.debug._trust import (
 __all__ = [
     "DEFAULT_TRUSTED_HOSTS",
     "MAX_PIN_FAILURES",
-    "PIN_COOKIE_MAX_AGE",
     "PIN_ENV_VAR",
+    "PIN_TOKEN_MAX_AGE",
     "DebuggerSecurity",
     "Refusal",
     "client_is_trusted",
@@ -54,8 +54,8 @@ __all__ = [
 ]
 
 # A correct PIN is remembered for a working day, not a week (Werkzeug keeps it 7 days).
-PIN_COOKIE_MAX_AGE = 8 * 60 * 60
-# Wrong PINs tolerated within PIN_COOKIE_MAX_AGE before the debugger locks until restart.
+PIN_TOKEN_MAX_AGE = 8 * 60 * 60
+# Wrong PINs tolerated within PIN_TOKEN_MAX_AGE before the debugger locks until restart.
 MAX_PIN_FAILURES = 10
 
 RefusalReason = Literal[
@@ -101,7 +101,7 @@ def check_secret(given: str | None, current: str) -> SecretVerdict:
 
 
 class DebuggerSecurity:
-    """The PIN, cookie, lockout and request checks of one ``DebuggedApplication``.
+    """The PIN, token, lockout and request checks of one ``DebuggedApplication``.
 
     ``trusted_hosts`` is the same list object the debugger exposes, so appending to it works.
     """
@@ -144,7 +144,7 @@ class DebuggerSecurity:
 
             self._pin = configured_pin(self.app, stored) if self.pin_security else None
             self._cookie_name = pin_cookie_name(self.app)
-            # The cookie key lives beside the PIN; without a PIN no cookie is ever needed.
+            # The signing key lives beside the PIN; without a PIN no token is ever needed.
             self._cookie_key = stored().cookie_key if self._pin else b""
             self._loaded = True
 
@@ -246,31 +246,43 @@ class DebuggerSecurity:
             )
         return Refusal(403, "secret", "The debugger's secret is missing or wrong; reload the page.")
 
-    def check_pin_cookie(self, environ: WSGIEnvironment) -> Refusal | None:
-        """Whether the request carries a valid PIN cookie (always true when the PIN is off)."""
+    def check_token(self, token: str | None) -> Refusal | None:
+        """Whether a command carries a valid PIN token (always true when the PIN is off).
+
+        The proof of the PIN is a ``token`` field in the POST body, never a cookie: cookies are
+        scoped by host, not port, so any page on another port of this host would receive one.
+        """
         if self.pin is None:
             return None
         if self.is_locked:
             return Refusal(403, "locked", LOCKED_MESSAGE)
-        if self.is_authenticated(environ):
+        if self.token_is_valid(token):
             return None
         return Refusal(401, "pin", "Enter the debugger PIN printed where the server was started.")
 
-    def is_authenticated(self, environ: WSGIEnvironment) -> bool:
+    def token_is_valid(self, token: str | None) -> bool:
+        """A token from ``make_token`` that is unexpired, for this app's PIN and key."""
         if self.pin is None:
             return True
-        if self.is_locked:
+        if self.is_locked or not token or token.count(".") != 1:
             return False
-        value = _read_cookie(environ.get("HTTP_COOKIE", ""), self.pin_cookie_name)
-        if value is None or "|" not in value:
+        stamp, _, signature = token.partition(".")
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
             return False
-        stamp, _, signature = value.partition("|")
-        if not stamp.isdigit() or not hmac.compare_digest(
+        if not hmac.compare_digest(
             signature.encode("ascii", "replace"), self._sign(stamp).encode("ascii")
         ):
             return False
         age = time.time() - int(stamp)
-        return -60 <= age < PIN_COOKIE_MAX_AGE
+        return -60 <= age < PIN_TOKEN_MAX_AGE
+
+    def make_token(self) -> str:
+        """The proof of a right PIN, valid for ``PIN_TOKEN_MAX_AGE``; the page keeps it per origin.
+
+        Signed with the key kept beside the PIN, so it survives reloader restarts as the PIN does.
+        """
+        stamp = str(int(time.time()))
+        return f"{stamp}.{self._sign(stamp)}"
 
     def try_pin(self, given: str) -> PinVerdict:
         """Check a typed PIN; every wrong one counts toward the lockout."""
@@ -285,7 +297,7 @@ class DebuggerSecurity:
             ):
                 return "ok"
             now = time.monotonic()
-            self._failures = [t for t in self._failures if now - t < PIN_COOKIE_MAX_AGE]
+            self._failures = [t for t in self._failures if now - t < PIN_TOKEN_MAX_AGE]
             self._failures.append(now)
             if len(self._failures) >= MAX_PIN_FAILURES:
                 self._locked = True
@@ -296,20 +308,10 @@ class DebuggerSecurity:
                 return "locked"
             return "wrong"
 
-    def pin_cookie(self, environ: WSGIEnvironment) -> tuple[str, str]:
-        """The ``Set-Cookie`` header remembering a correct PIN for ``PIN_COOKIE_MAX_AGE``."""
-        stamp = str(int(time.time()))
-        value = f"{stamp}|{self._sign(stamp)}"
-        secure = "; Secure" if environ.get("wsgi.url_scheme") == "https" else ""
-        return (
-            "Set-Cookie",
-            f"{self.pin_cookie_name}={value}; Max-Age={PIN_COOKIE_MAX_AGE}; Path=/; "
-            f"HttpOnly; SameSite=Strict{secure}",
-        )
-
     def _sign(self, stamp: str) -> str:
-        # Signing the PIN in too makes a changed WSGIDEV_DEBUG_PIN invalidate old cookies.
-        message = f"{stamp}|{self.pin}".encode()
+        # Signing the PIN in too makes a changed WSGIDEV_DEBUG_PIN invalidate old tokens; the
+        # "token" label keeps these signatures apart from anything else signed with the key.
+        message = f"token|{stamp}|{self.pin}".encode()
         return hmac.new(self._cookie_key, message, hashlib.sha256).hexdigest()
 
 
