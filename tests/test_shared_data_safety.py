@@ -212,3 +212,39 @@ def test_no_combination_of_path_pieces_leaves_the_export(
     path = prefix + "".join(pieces)
     response = call_app(app, path)
     assert SECRET not in response.body, path
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".br", ".zst", ".GZ"])
+def test_a_disallowed_file_is_refused_compressed_too(tmp_path: Path, suffix: str) -> None:
+    """``disallow="*.map"`` refuses the source map whether asked for plain or as its
+    precompressed sibling."""
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "app.js").write_bytes(b"code")
+    (assets / f"app.js.map{suffix}").write_bytes(SECRET)
+    app = SharedDataMiddleware(fallback, {"/assets": str(assets)}, disallow="*.map")
+    response = call_app(app, f"/assets/app.js.map{suffix}")
+    assert response.body == b"app" and SECRET not in response.body
+    assert call_app(app, "/assets/app.js").body == b"code"  # the control
+
+
+def test_a_compressed_name_that_only_looks_disallowed_is_served(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt.gz").write_bytes(b"zipped notes")
+    app = SharedDataMiddleware(fallback, {"/s": str(tmp_path)}, disallow="*.map")
+    assert call_app(app, "/s/notes.txt.gz").body == b"zipped notes"
+
+
+@pytest.mark.parametrize("path", ["//docs", "///docs", "/static//docs"])
+def test_the_index_redirect_is_never_protocol_relative(tmp_path: Path, path: str) -> None:
+    """``Location: //docs/`` would send the browser to the host "docs"."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.html").write_bytes(b"<p>docs")
+    prefix = "/static" if path.startswith("/static") else "/"
+    app = SharedDataMiddleware(fallback, {prefix: str(tmp_path)}, index="index.html")
+    response = call_app(app, path)
+    location = response.header("Location") or ""
+    assert response.code == 301, response.body
+    assert location.startswith("/") and not location.startswith("//"), location
+    assert location.endswith("docs/")
+    follow = call_app(app, location)  # the control: the redirect leads to the index
+    assert follow.code == 200 and follow.body == b"<p>docs"

@@ -79,6 +79,10 @@ def is_safe_name(name: str, *, allow_hidden: bool) -> bool:
     return not (os.sep in name or (os.altsep and os.altsep in name))
 
 
+# The precompressed siblings' suffixes: a name with one of them is that file, compressed.
+COMPRESSED_SUFFIXES = frozenset({".gz", ".br", ".zst"})
+
+
 def compile_disallow(
     disallow: str | Iterable[str] | None, *, ignore_case: bool = CASE_INSENSITIVE_FS
 ) -> Callable[[str], bool]:
@@ -109,10 +113,17 @@ def compile_disallow(
     base_patterns = [fnmatch.translate(p) for p in patterns if "/" not in p]
     base = re.compile("|".join(base_patterns), flags) if base_patterns else None
 
-    def is_disallowed(relative: str) -> bool:
+    def matches(relative: str) -> bool:
         if whole.match(relative):
             return True
         return base is not None and base.match(relative.rpartition("/")[2]) is not None
+
+    def is_disallowed(relative: str) -> bool:
+        # "app.js.map.gz" is "app.js.map" compressed: a pattern refusing the one refuses both.
+        stem, dot, suffix = relative.rpartition(".")
+        if dot and stem and f".{suffix.lower()}" in COMPRESSED_SUFFIXES and matches(stem):
+            return True
+        return matches(relative)
 
     return is_disallowed
 

@@ -390,7 +390,8 @@ def _redirect(environ: WSGIEnvironment, start_response: StartResponse) -> Iterab
     raw = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode(
         "latin-1", "replace"
     )
-    location = quote(raw, safe=_SAFE_URL_CHARS) + "/"
+    # Exactly one leading slash: "//docs/" would be a protocol-relative URL to the host "docs".
+    location = "/" + quote(raw, safe=_SAFE_URL_CHARS).lstrip("/") + "/"
     query = environ.get("QUERY_STRING")
     if query:
         location += "?" + query
