@@ -535,3 +535,40 @@ def test_head_on_a_retained_page_has_headers_and_no_body() -> None:
     response = call_app(app, "/" + url.split("/", 3)[3], method="HEAD", headers=ACCEPT_HTML)
     assert response.code == 200 and response.body == b""
     assert int(response.header("Content-Length") or 0) > 1000
+
+
+# -- under Werkzeug's and Flask's test clients ------------------------------------------------
+
+
+def _fails_before_starting(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    raise KeyError("missing")
+
+
+def test_werkzeugs_test_client_gets_the_page() -> None:
+    """Werkzeug's Client re-raises any exc_info given to start_response, even before headers
+    went out: the debugger passes it only when the app had started a response (then PEP 3333
+    needs it, to replace those headers)."""
+    from werkzeug.test import Client
+
+    client = Client(DebuggedApplication(_fails_before_starting))
+    response = client.get("/", headers={"Accept": "text/html"})
+    assert response.status_code == 500
+    assert "KeyError" in response.get_data(as_text=True)
+    assert response.headers.get(TRACEBACK_HEADER)
+
+
+def test_flasks_test_client_gets_the_page() -> None:
+    flask = pytest.importorskip("flask")
+    app = flask.Flask("shop")
+    app.testing = False  # as served: Flask lets the error through only in debug mode
+    app.debug = True
+
+    @app.route("/orders/<int:order_id>")
+    def order(order_id: int) -> str:
+        return str({}[order_id])
+
+    app.wsgi_app = DebuggedApplication(app.wsgi_app)  # type: ignore[method-assign]
+    response = app.test_client().get("/orders/7", headers={"Accept": "text/html"})
+    assert response.status_code == 500
+    assert "KeyError" in response.get_data(as_text=True)
+    assert response.headers.get(TRACEBACK_HEADER)

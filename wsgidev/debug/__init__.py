@@ -144,16 +144,17 @@ class DebuggedApplication:
                 return self._route(fields, environ)(environ, start_response)
         if self.evalex and environ.get("PATH_INFO") == self.console_path:
             return commands.console_page(self, environ)(environ, start_response)
+        tracked = _TrackedStart(start_response)
         try:
-            app_iter = self.app(environ, start_response)
+            app_iter = self.app(environ, tracked)
         except Exception as exc:  # layer boundary: an app error becomes the page here, once
-            return self._error_response(exc, environ, start_response)
+            return self._error_response(exc, environ, tracked)
         if type(app_iter) is list:  # iterating a list cannot fail and it has no close()
             return app_iter
-        return self._guard(app_iter, environ, start_response)
+        return self._guard(app_iter, environ, tracked)
 
     def _guard(
-        self, app_iter: Iterable[bytes], environ: WSGIEnvironment, start_response: StartResponse
+        self, app_iter: Iterable[bytes], environ: WSGIEnvironment, start_response: _TrackedStart
     ) -> Iterator[bytes]:
         """Pass the body through; an error before the first byte becomes the page, after it
         is logged and re-raised so the server cuts the response (no terminating chunk)."""
@@ -181,7 +182,7 @@ class DebuggedApplication:
     # -- errors ------------------------------------------------------------------------------
 
     def _error_response(
-        self, exc: BaseException, environ: WSGIEnvironment, start_response: StartResponse
+        self, exc: BaseException, environ: WSGIEnvironment, start_response: _TrackedStart
     ) -> Iterable[bytes]:
         try:
             retained = self._retain(exc, environ)
@@ -272,7 +273,7 @@ class DebuggedApplication:
         exc: BaseException,
         failure: Exception,
         environ: WSGIEnvironment,
-        start_response: StartResponse,
+        start_response: _TrackedStart,
     ) -> Iterable[bytes]:
         original = "".join(pytraceback.format_exception(type(exc), exc, exc.__traceback__))
         broken = "".join(
@@ -432,13 +433,35 @@ def page_csp(nonce: str) -> str:
     )
 
 
+class _TrackedStart:
+    """The app's ``start_response``, remembering whether the app called it."""
+
+    __slots__ = ("called", "start_response")
+
+    def __init__(self, start_response: StartResponse) -> None:
+        self.start_response = start_response
+        self.called = False
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        self.called = True
+        return self.start_response(status, headers, exc_info)
+
+
 def _replace_response(
-    start_response: StartResponse, headers: list[tuple[str, str]], exc: BaseException
+    start_response: _TrackedStart, headers: list[tuple[str, str]], exc: BaseException
 ) -> bool:
     """Start the 500 over whatever the app started; False when the server refuses because the
-    app's headers (and maybe body, through write()) went out already."""
+    app's headers (and maybe body, through write()) went out already.
+
+    ``exc_info`` goes along only when the app had started a response: that is what it is for,
+    and Werkzeug's test client (so Flask's ``test_client()``) re-raises any ``exc_info`` it is
+    given, which would turn the page into an exception under those clients.
+    """
+    exc_info = _exc_info(exc) if start_response.called else None
     try:
-        start_response("500 INTERNAL SERVER ERROR", headers, _exc_info(exc))
+        start_response.start_response("500 INTERNAL SERVER ERROR", headers, exc_info)
     except Exception:  # PEP 3333: the server re-raises exc_info once headers are sent
         return False
     return True
