@@ -84,6 +84,31 @@ def test_make_ssl_devcert_writes_a_pair_with_a_private_key(tmp_path: Path) -> No
     assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
 
 
+def test_make_ssl_devcert_over_an_existing_readable_key_leaves_it_private(tmp_path: Path) -> None:
+    (tmp_path / "site.key").write_bytes(b"old key")
+    (tmp_path / "site.key").chmod(0o644)
+    _, key_file = make_ssl_devcert(tmp_path / "site")
+    assert os.stat(key_file).st_mode & 0o777 == 0o600
+    assert b"PRIVATE KEY" in Path(key_file).read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site.crt", "site.key"]  # no leftovers
+
+
+@pytest.mark.parametrize("which", ["key", "crt"])
+def test_make_ssl_devcert_never_writes_through_a_symlink(tmp_path: Path, which: str) -> None:
+    """A symlink planted at the key path must not make wsgidev overwrite its target."""
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    victim.chmod(0o644)
+    (tmp_path / f"site.{which}").symlink_to(victim)
+    cert_file, key_file = make_ssl_devcert(tmp_path / "site")
+    assert victim.read_bytes() == b"precious"
+    assert victim.stat().st_mode & 0o777 == 0o644
+    written = Path(key_file if which == "key" else cert_file)
+    assert not written.is_symlink()
+    assert b"-----BEGIN" in written.read_bytes()  # the control: the file itself was written
+    load_ssl_context(cert_file, key_file)
+
+
 def test_make_ssl_devcert_refuses_two_different_names(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="host or cn"):
         make_ssl_devcert(tmp_path / "x", host="a.test", cn="b.test")

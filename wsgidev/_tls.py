@@ -6,6 +6,7 @@ the server does the handshakes. ``cryptography`` is only needed to *make* certif
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import os
@@ -177,12 +178,30 @@ def make_ssl_devcert(
     pair = _pem_pair(host or cn or "localhost")
     cert_file = f"{os.fspath(base_path)}.crt"
     pkey_file = f"{os.fspath(base_path)}.key"
-    Path(cert_file).write_bytes(pair.cert_pem)
-    # The private key is readable by its owner only, from the moment it exists.
-    fd = os.open(pkey_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pair.key_pem)
+    _replace_file(cert_file, pair.cert_pem, 0o644)
+    _replace_file(pkey_file, pair.key_pem, 0o600)
     return cert_file, pkey_file
+
+
+def _replace_file(path: str, data: bytes, mode: int) -> None:
+    """Write ``path`` as a new file with ``mode``, swapped in atomically.
+
+    The bytes go to a fresh private file beside it (``mkstemp``: created exclusively, mode
+    0600, never through a symlink), which then replaces ``path`` by rename. So a key is never
+    readable by others, even for a moment; an existing file's looser mode is not inherited;
+    and a symlink planted at ``path`` is replaced itself, its target left untouched.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            os.fchmod(handle.fileno(), mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def as_ssl_context(value: object) -> ssl.SSLContext | None:
