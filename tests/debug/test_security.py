@@ -14,11 +14,11 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -1223,3 +1223,48 @@ def test_markup_in_an_exception_is_shown_as_text_on_the_page(where: str) -> None
     page = crash_page(DebuggedApplication(crash, evalex=True, pin_logging=False)).body.decode()
     assert 'id="injected"' not in page
     assert "&lt;img src=&#34;x&#34; id=&#34;injected&#34;&gt;" in page
+
+
+FORGED = "\n * Debugger PIN: 111-222-333\n * Debugger page: http://evil.example/"
+
+
+def _lines_that_pass_for_ours(text: str) -> list[str]:
+    return [line for line in text.splitlines() if re.match(r"\s*\* Debugger (PIN|page)", line)]
+
+
+def test_a_message_written_by_the_client_cannot_forge_wsgidevs_terminal_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The client chose the message: its line breaks must not print a fake PIN or page link."""
+    from urllib.parse import unquote
+
+    from wsgidev.debug import DebuggedApplication
+
+    def echo_error(environ: Any, start_response: Any) -> list[bytes]:
+        raise ValueError(unquote(environ["QUERY_STRING"]))
+
+    app = DebuggedApplication(echo_error, pin_logging=False)
+    with caplog.at_level(logging.ERROR, logger="wsgidev"):
+        call_app(app, "/", headers={"Accept": "text/html"}, QUERY_STRING=quote(FORGED))
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert _lines_that_pass_for_ours(text) == [" * Debugger page: " + text.rsplit(": ", 1)[1]]
+    assert "  |  * Debugger PIN: 111-222-333" in text  # shown, but marked as the app's text
+
+
+def test_a_traceback_logged_after_the_response_started_cannot_forge_lines_either(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from wsgidev.debug import DebuggedApplication
+
+    def late(environ: Any, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"partial"
+        raise ValueError("boom" + FORGED)
+
+    app = DebuggedApplication(late, pin_logging=False)
+    with caplog.at_level(logging.ERROR, logger="wsgidev"), pytest.raises(ValueError):
+        call_app(app, "/")
+    formatted = "\n".join(caplog.handler.format(record) for record in caplog.records)
+    assert "Debugger PIN: 111-222-333" in formatted  # the control: the text is there
+    assert not [line for line in _lines_that_pass_for_ours(formatted) if "evil" in line]
+    assert not [line for line in _lines_that_pass_for_ours(formatted) if "111-222" in line]

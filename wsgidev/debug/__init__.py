@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from wsgidev._log import ensure_handler, logger
+from wsgidev._log import TERMINAL_CONTROLS, ensure_handler, logger, neutralise
 from wsgidev._resources import asset_dir
 from wsgidev._types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -412,15 +412,10 @@ class _Page:
         self.headers = headers
 
 
-# Control characters a terminal would act on, shown as ``\x1b`` instead; tab and newline kept
-# where lines are meant.
-_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
-_CONTROLS_BUT_LINES = {c: v for c, v in _CONTROLS.items() if c not in (0x09, 0x0A)}
-
-
 def _terminal_text(text: str, *, lines: bool) -> str:
-    """``text`` safe to print: escape sequences become visible, line breaks too unless ``lines``."""
-    return text.translate(_CONTROLS_BUT_LINES if lines else _CONTROLS)
+    """``text`` safe to print: escape sequences become visible, line breaks too unless ``lines``
+    (the logger's filter then keeps each line from passing for one of wsgidev's own)."""
+    return neutralise(text) if lines else text.translate(TERMINAL_CONTROLS)
 
 
 def page_csp(nonce: str) -> str:
