@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -1268,3 +1269,49 @@ def test_a_traceback_logged_after_the_response_started_cannot_forge_lines_either
     assert "Debugger PIN: 111-222-333" in formatted  # the control: the text is there
     assert not [line for line in _lines_that_pass_for_ours(formatted) if "evil" in line]
     assert not [line for line in _lines_that_pass_for_ours(formatted) if "111-222" in line]
+
+
+REFRESH = '<meta http-equiv="refresh" content="0;url=http://evil.example/">'
+
+
+class _MarkupRepr:
+    def __repr__(self) -> str:
+        from markupsafe import Markup
+
+        return Markup(REFRESH)
+
+
+class _HtmlStr(str):
+    def __html__(self) -> str:
+        return REFRESH
+
+
+def test_a_repr_that_returns_markup_is_shown_as_text_on_the_page() -> None:
+    """markupsafe trusts ``__html__``: a local whose repr is Markup must not become page HTML
+    (under the page's CSP a meta refresh still navigates the developer's tab)."""
+    from markupsafe import Markup
+
+    from wsgidev.debug import DebuggedApplication
+
+    def crash(environ: Any, start_response: Any) -> list[bytes]:
+        shown = _MarkupRepr()  # noqa: F841
+        html_key = {_HtmlStr("k"): _HtmlStr("v"), "nested": [_MarkupRepr()]}  # noqa: F841
+        raise ValueError(Markup(REFRESH))
+
+    page = crash_page(DebuggedApplication(crash, evalex=True, pin_logging=False)).body.decode()
+    assert "http-equiv" in page  # the control: the text is on the page
+    assert "<meta http-equiv" not in page
+    assert "&lt;meta http-equiv" in page
+
+
+def test_console_output_that_is_markup_is_shown_as_text() -> None:
+    from markupsafe import Markup
+
+    from wsgidev.debug.console import Console
+
+    console = Console({"Markup": Markup, "shown": _MarkupRepr(), "REFRESH": REFRESH})
+    for line in ["shown", "print(Markup(REFRESH))", "dump({Markup(REFRESH): 1})", "[shown]"]:
+        html = str(console.run(line).html)
+        text = unescape(re.sub(r"<[^>]+>", "", html))
+        assert "<meta http-equiv" in text, line  # the control: the text came back, as text
+        assert "<meta" not in html, line

@@ -17,7 +17,7 @@ from pygments import lex
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, PythonTracebackLexer
 
-from wsgidev.debug._reprs import MASK, looks_secret
+from wsgidev.debug._reprs import MASK, looks_secret, plain
 
 # A repr longer than this is shown cut, the rest behind "show more".
 REPR_VISIBLE = 1_000
@@ -40,14 +40,14 @@ def highlight(text: str, lexer: PythonLexer | PythonTracebackLexer = _PYTHON) ->
 def safe_repr(value: object) -> str:
     """``repr(value)``, or ``<repr failed: ...>`` when the object's ``__repr__`` raises."""
     try:
-        return repr(value)
+        return plain(repr(value))
     except Exception as exc:  # any user __repr__ may fail; the console must keep working
         return f"<repr failed: {type(exc).__name__}: {safe_str(exc)}>"
 
 
 def safe_str(value: object) -> str:
     try:
-        return str(value)
+        return plain(str(value))
     except Exception:  # a failing __str__ inside an error message
         return "<str failed>"
 
@@ -110,7 +110,7 @@ def render_omitted(count: int, what: str = "") -> Markup:
 
 
 def render_stream(kind: str, text: str) -> Markup:
-    return Markup('<span class="{}">{}</span>').format(kind, text)
+    return Markup('<span class="{}">{}</span>').format(kind, plain(text))
 
 
 def render_traceback(text: str) -> Markup:
@@ -139,7 +139,7 @@ def _rows(items: Iterable[tuple[str, object]]) -> tuple[Markup, int]:
             break
         rows.append(
             Markup("<tr><th>{}</th><td>{}</td></tr>").format(
-                name, render_repr(safe_repr(value), DUMP_VALUE_VISIBLE)
+                plain(str(name)), render_repr(safe_repr(value), DUMP_VALUE_VISIBLE)
             )
         )
     return Markup("").join(rows), count

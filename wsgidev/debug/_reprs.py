@@ -74,6 +74,12 @@ def mask_uri(key: str, value: str) -> str:
     return path + mark + mask_query(query) if mark else value
 
 
+def plain(text: str) -> str:
+    """``text`` as an exact ``str``: the app's ``str`` subclasses (markupsafe's ``Markup``, or
+    anything with ``__html__``) would be trusted as HTML by the templates' escaping."""
+    return text if type(text) is str else str.__str__(text)
+
+
 def safe_repr(
     value: object, limit: int = MAX_REPR_CHARS, seconds: float = MAX_REPR_SECONDS
 ) -> tuple[str, bool]:
@@ -89,7 +95,7 @@ def safe_repr(
         return f"<repr failed: took longer than {seconds:g} s>", True
     except Exception as exc:  # a user's __repr__ may raise anything; it must not break the page
         return f"<repr failed: {_describe(exc)}>", True
-    return _cut(text, limit), False
+    return _cut(plain(text), limit), False
 
 
 class _ReprTimeout(BaseException):
