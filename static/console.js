@@ -22,6 +22,7 @@
   })();
   const HISTORY_KEY = "wsgidev.console.history";
   const HISTORY_MAX = 500;
+  const RUNNING_NOTICE_MS = 1000;
   // Typed alone, these would be read as the debugger's own commands; a trailing space keeps
   // them Python (the interpreter ignores it).
   const RESERVED = new Set(["pinauth", "printpin", "complete", "resource"]);
@@ -355,8 +356,23 @@
       }
       this.busy = true;
       this.root.classList.add("busy");
+      // A command that takes a while says so, and how to stop it.
+      const running = setTimeout(() => {
+        this.status = el(
+          "p",
+          "console-running",
+          "Still running… press Ctrl+C in the console to stop it."
+        );
+        this.status.setAttribute("role", "status");
+        this.root.insertBefore(this.status, this.line);
+      }, RUNNING_NOTICE_MS);
       const code = RESERVED.has(source.trim()) ? source + " " : source;
       const answer = await post(this.fields({ cmd: code }));
+      clearTimeout(running);
+      if (this.status) {
+        this.status.remove();
+        this.status = null;
+      }
       this.busy = false;
       this.root.classList.remove("busy");
       if (answer.error) {
@@ -402,7 +418,12 @@
     }
 
     async interrupt() {
-      if (this.busy) return;
+      if (this.busy) {
+        // Stop the command that is running; its own answer then ends with KeyboardInterrupt.
+        const answer = await post(this.fields({ cmd: "", interrupt: "1" }));
+        if (answer.error) this.showError(answer);
+        return;
+      }
       this.hideCompletions();
       this.echo(this.input.value + "^C");
       this.input.value = "";

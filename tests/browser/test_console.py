@@ -392,3 +392,30 @@ def test_a_page_on_another_port_gets_nothing_that_runs_code(
     allowed = requests.post(endpoint, data={**fields, "token": token}, timeout=10)
     assert allowed.status_code == 200, allowed.text
     assert probe.exists()
+
+
+def test_a_runaway_command_says_it_is_running_and_ctrl_c_stops_it(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    tab = browser_page.page
+    tab.goto(server.url + "/boom")
+    console = open_frame_console(tab)
+    type_pin(tab, PIN)
+    field = console.locator(".console-input")
+    field.wait_for(state="visible")
+    enter(console, "while True:")
+    enter(console, "    pass")
+    field.fill("")
+    field.press("Enter")  # the block runs now, and never ends by itself
+    running = console.locator(".console-running")
+    running.wait_for(timeout=10_000)
+    assert "Ctrl+C" in running.inner_text()
+    field.press("Control+c")
+    tab.wait_for_function(
+        "el => !el.classList.contains('busy')", arg=console.element_handle(), timeout=10_000
+    )
+    assert "KeyboardInterrupt" in last_result(console)
+    assert running.count() == 0
+    enter(console, "x + 1")  # the control: the console works on
+    assert last_result(console) == "42"
+    assert unexpected(browser_page) == []

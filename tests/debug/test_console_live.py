@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -105,6 +106,41 @@ def text_of(html: str) -> str:
         .replace("&gt;", ">")
         .replace("&amp;", "&")
     )
+
+
+def test_ctrl_c_stops_a_runaway_command_and_the_console_keeps_working(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str]
+) -> None:
+    """``while True: pass`` would spin a server thread forever; the page's Ctrl+C stops it."""
+    server, pin = start_crash(live_server, cache_env, "--threaded")
+    session = Session(server)
+    session.login(pin)
+    answers: list[tuple[int, dict[str, Any]]] = []
+    runaway = threading.Thread(
+        target=lambda: answers.append(session.run("spins = 0\nwhile True:\n    spins += 1\n"))
+    )
+    runaway.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the command is seen running
+            status, data = session.run("1 + 1")
+            if "still running" in text_of(data["html"]):
+                break
+        assert "Press Ctrl+C to stop it" in text_of(data["html"])
+        frame = session.frame_ids[-1]
+        status, data, _ = session.command({"cmd": "", "interrupt": "1", "frm": frame})
+        assert status == 200 and "stopping the running command" in text_of(data["html"])
+        runaway.join(10)
+        assert not runaway.is_alive(), "Ctrl+C did not stop the command"
+    finally:
+        if runaway.is_alive():  # never leave the server spinning: stop it for the next test
+            server.stop()
+            runaway.join(10)
+    ((status, data),) = answers
+    assert status == 200 and "KeyboardInterrupt" in text_of(data["html"])
+    # The control: the console works on, and the command really ran until it was stopped.
+    assert int(text_of(session.run("spins")[1]["html"])) > 0
+    assert text_of(session.run("user_id + 1")[1]["html"]) == "43"
 
 
 def test_the_console_runs_code_in_the_frame_that_raised(

@@ -6,6 +6,7 @@ security.py and commands.py decide whether input may run at all; _console_output
 from __future__ import annotations
 
 import codeop
+import ctypes
 import itertools
 import linecache
 import rlcompleter
@@ -30,6 +31,23 @@ MAX_COMPLETIONS = 200
 MAX_OUTPUT = 200_000
 # Console sources stay in linecache so tracebacks of console-made functions show their lines.
 _MAX_CACHED_SOURCES = 500
+
+
+class CommandInterrupted(BaseException):
+    """Raised into a console command's thread by the page's Ctrl+C; a BaseException so that
+    the command's own ``except Exception`` cannot swallow it."""
+
+
+BUSY_HTML = (
+    '<span class="err console-still-running">A command is still running. '
+    "Press Ctrl+C to stop it.</span>"
+)
+
+
+def _raise_in_thread(thread_id: int, error: type[BaseException]) -> None:
+    """Raise ``error`` in the thread ``thread_id`` at its next bytecode (CPython's async
+    exception: the only way to stop Python code another thread is running)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(error))
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,14 +295,37 @@ class Console:
         self._buffer: list[str] = []
         self._lock = threading.Lock()
         self._capture: _Capture | None = None
+        # The thread running a command now (None when idle), and the lock that guards it, so
+        # an interrupt from another request's thread stops only a command still running.
+        self._running: int | None = None
+        self._running_lock = threading.Lock()
 
     @property
     def is_waiting(self) -> bool:
         """Whether an incomplete statement waits for more lines."""
         return bool(self._buffer)
 
+    @property
+    def is_running(self) -> bool:
+        """Whether a command is executing now (in another request's thread)."""
+        return self._running is not None
+
     def interrupt(self) -> ConsoleResult:
-        """Drop a half-typed statement, as Ctrl+C does at the REPL's ``...`` prompt."""
+        """Ctrl+C: stop the command that is running, else drop a half-typed statement (as at
+        the REPL's ``...`` prompt).
+
+        A running command gets an exception raised into its thread at its next bytecode; a
+        call blocked in C code (``time.sleep``, a socket read) stops once that call returns.
+        """
+        with self._running_lock:
+            running = self._running
+            if running is not None:
+                _raise_in_thread(running, CommandInterrupted)
+        if running is not None:
+            note = Markup(
+                '<span class="err">KeyboardInterrupt: stopping the running command</span>'
+            )
+            return ConsoleResult(note, False)
         with self._lock:
             dropped = bool(self._buffer)
             self._buffer.clear()
@@ -292,8 +333,13 @@ class Console:
         return ConsoleResult(note, False)
 
     def run(self, text: str) -> ConsoleResult:
-        """Feed ``text`` (one line, or several pasted ones) and return what it printed."""
-        with self._lock:
+        """Feed ``text`` (one line, or several pasted ones) and return what it printed.
+
+        While another command runs, nothing waits behind it: the answer says so at once.
+        """
+        if not self._lock.acquire(blocking=False):
+            return ConsoleResult(Markup(BUSY_HTML), False)
+        try:
             lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
             parts = [
                 self._push(line)
@@ -301,6 +347,8 @@ class Console:
                 if not self._is_blank_inside_block(line, lines[number + 1 :])
             ]
             return ConsoleResult(Markup("").join(parts), bool(self._buffer))
+        finally:
+            self._lock.release()
 
     def _is_blank_inside_block(self, line: str, rest: list[str]) -> bool:
         """In pasted code, a blank line between two indented lines does not end the block."""
@@ -350,7 +398,9 @@ class Console:
             with capturing(capture):
                 code = self._compile_source(source, filename, capture)
                 if code is not None:
-                    exec(code, self.namespace)
+                    self._exec(code)
+        except CommandInterrupted:
+            capture.add_html(Markup('<span class="err">KeyboardInterrupt</span>'))
         except KeyboardInterrupt:
             raise
         except SystemExit as exc:
@@ -360,6 +410,16 @@ class Console:
         finally:
             self._capture = None
         return capture.html()
+
+    def _exec(self, code: CodeType) -> None:
+        """Run ``code``, interruptible by ``interrupt()`` from another thread meanwhile."""
+        with self._running_lock:
+            self._running = threading.get_ident()
+        try:
+            exec(code, self.namespace)
+        finally:
+            with self._running_lock:
+                self._running = None
 
     def _compile_source(self, source: str, filename: str, capture: _Capture) -> CodeType | None:
         try:
@@ -457,7 +517,7 @@ def _format_syntax_error(exc: BaseException) -> str:
 def _format_short_traceback(exc: BaseException) -> str:
     """The traceback from the console input down, without this module's own frame."""
     tb = exc.__traceback__
-    if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
     lines = traceback.TracebackException(type(exc), exc, tb, compact=True).format()
     return "".join(lines).rstrip("\n")
