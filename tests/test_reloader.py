@@ -347,12 +347,18 @@ def test_ctrl_c_stops_supervisor_and_child(project: Project) -> None:
     assert "Traceback" not in server.log
 
 
-def _children(pid: int) -> list[int]:
-    """The PIDs of ``pid``'s child processes (Linux's /proc)."""
-    path = Path(f"/proc/{pid}/task/{pid}/children")
+def _spares(pid: int) -> list[int]:
+    """The PIDs of ``pid``'s children started as warm spares (Linux's /proc)."""
+    from wsgidev._reloader import STANDBY_ENV
+
+    spares = []
     with contextlib.suppress(OSError):
-        return [int(child) for child in path.read_text().split()]
-    return []
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with contextlib.suppress(OSError):
+                environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+                if any(item.startswith(f"{STANDBY_ENV}=".encode()) for item in environ):
+                    spares.append(int(child))
+    return spares
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
@@ -362,12 +368,12 @@ def test_ctrl_c_while_a_spare_child_starts_prints_nothing(project: Project, dela
     still starting Python when it lands (an uncatchable crash at that point), so the spare lives
     in a session of its own and only the supervisor decides when it stops."""
     server = project.start()
-    serving = project.child_pid()
+    project.child_pid()  # serving
     supervisor = server.proc.pid
     deadline = time.monotonic() + 15
     spares: list[int] = []
     while not spares and time.monotonic() < deadline:
-        spares = [pid for pid in _children(supervisor) if pid != serving]
+        spares = _spares(supervisor)
         if not spares:
             time.sleep(0.005)  # poll: the spare is started STANDBY_DELAY after the child serves
     assert spares, "no spare child was started"

@@ -92,13 +92,16 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     debug = run.add_argument_group("debugging")
     debug.add_argument(
         "--reload",
-        action="store_true",
-        help="restart the server when a Python file it imported (or an --extra-files file) changes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="restart the server when a Python file it imported (or an --extra-files file) "
+        "changes; on by default with --debug, as with flask --debug",
     )
     debug.add_argument(
         "--debug",
         action="store_true",
-        help="show the interactive traceback page for errors (DebuggedApplication)",
+        help="show the interactive traceback page for errors (DebuggedApplication), let the "
+        "framework's errors through (Flask, Django, Bottle) and reload on changes",
     )
     debug.add_argument(
         "--no-evalex",
@@ -198,6 +201,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .serving import run_simple
+
+    if args.reload is None:  # --debug implies --reload unless --no-reload
+        args.reload = args.debug
 
     static = _static_exports(parser, args.static)
     ssl_context: Any = _ssl_context(parser, args)

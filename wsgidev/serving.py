@@ -193,8 +193,11 @@ def _wrap(
 
         application = SharedDataMiddleware(application, dict(static_files))
     if use_debugger:
+        from ._frameworks import let_errors_through
         from .debug import DebuggedApplication
 
+        # A framework that answers its own 500 page would hide every error from the debugger.
+        let_errors_through(application)
         application = DebuggedApplication(application, evalex=use_evalex)
     return application
 

@@ -144,7 +144,7 @@ class DebuggedApplication:
                 return self._route(fields, environ)(environ, start_response)
         if self.evalex and environ.get("PATH_INFO") == self.console_path:
             return commands.console_page(self, environ)(environ, start_response)
-        tracked = _TrackedStart(start_response)
+        tracked = _TrackedStart(start_response, self._app_answered_5xx)
         try:
             app_iter = self.app(environ, tracked)
         except Exception as exc:  # layer boundary: an app error becomes the page here, once
@@ -180,6 +180,9 @@ class DebuggedApplication:
             yield from self._error_response(exc, environ, start_response)
 
     # -- errors ------------------------------------------------------------------------------
+
+    def _app_answered_5xx(self, status: str) -> None:
+        hint_errors_kept_from_the_debugger(self.app, status)
 
     def _error_response(
         self, exc: BaseException, environ: WSGIEnvironment, start_response: _TrackedStart
@@ -429,19 +432,49 @@ def page_csp(nonce: str) -> str:
 
 
 class _TrackedStart:
-    """The app's ``start_response``, remembering whether the app called it."""
+    """The app's ``start_response``, remembering whether the app called it, and telling
+    ``on_5xx`` when the app itself answers a server error."""
 
-    __slots__ = ("called", "start_response")
+    __slots__ = ("called", "on_5xx", "start_response")
 
-    def __init__(self, start_response: StartResponse) -> None:
+    def __init__(self, start_response: StartResponse, on_5xx: Callable[[str], None]) -> None:
         self.start_response = start_response
+        self.on_5xx = on_5xx
         self.called = False
 
     def __call__(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Callable[[bytes], object]:
         self.called = True
+        if status[:1] == "5":
+            self.on_5xx(status)
         return self.start_response(status, headers, exc_info)
+
+
+_hinted_5xx = threading.Event()  # the hint below is logged once per process
+
+
+def hint_errors_kept_from_the_debugger(app: object, status: str) -> None:
+    """The app answered a 5xx itself: its framework caught the error, the debugger saw none.
+    Say so once per process, naming the switch that lets errors through."""
+    if _hinted_5xx.is_set():
+        return
+    _hinted_5xx.set()
+    from wsgidev._frameworks import find_framework
+
+    framework = find_framework(app)
+    switch = (
+        f"{framework.name}: {framework.switch}"
+        if framework is not None
+        else "the framework's setting that lets exceptions propagate (a debug or "
+        "propagate-exceptions option)"
+    )
+    logger.warning(
+        ' * The app answered "%s" itself: no exception reached the debugger, so there is no '
+        "traceback page. To let errors through, set %s.",
+        status,
+        switch,
+    )
 
 
 def _replace_response(

@@ -1,0 +1,80 @@
+"""Recognise the framework behind a WSGI app, through the middleware around it.
+
+Only frameworks the process has already imported are considered: recognising an app never
+imports a framework, so an app without Flask, Django or Bottle costs a few attribute reads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+# Attributes under which common middleware keep the app they wrap (wsgidev's own included).
+_WRAPPED_ATTRIBUTES = ("app", "application", "wsgi_app", "__wrapped__")
+_MAX_LAYERS = 16
+
+
+@dataclass(frozen=True)
+class Framework:
+    """A recognised framework app and the switch that makes it let errors through."""
+
+    name: str
+    app: Any
+    switch: str
+
+
+def find_framework(app: object) -> Framework | None:
+    """The Flask, Django or Bottle app inside ``app``, looking through wrapping middleware."""
+    seen: set[int] = set()
+    current: object = app
+    for _ in range(_MAX_LAYERS):
+        if current is None or id(current) in seen:
+            return None
+        seen.add(id(current))
+        framework = _recognise(current)
+        if framework is not None:
+            return framework
+        current = next(
+            (
+                inner
+                for name in _WRAPPED_ATTRIBUTES
+                if (inner := getattr(current, name, None)) is not None and callable(inner)
+            ),
+            None,
+        )
+    return None
+
+
+def _recognise(obj: object) -> Framework | None:
+    flask = sys.modules.get("flask")
+    if flask is not None and isinstance(obj, getattr(flask, "Flask", ())):
+        return Framework("Flask", obj, "app.debug = True (FLASK_DEBUG=1), as flask --debug does")
+    handler = sys.modules.get("django.core.handlers.wsgi")
+    if handler is not None and isinstance(obj, getattr(handler, "WSGIHandler", ())):
+        return Framework("Django", obj, "DEBUG_PROPAGATE_EXCEPTIONS = True in the settings")
+    bottle = sys.modules.get("bottle")
+    if bottle is not None and isinstance(obj, getattr(bottle, "Bottle", ())):
+        return Framework("Bottle", obj, "app.catchall = False")
+    return None
+
+
+def let_errors_through(app: object) -> Framework | None:
+    """Flip the framework's own switch so that errors reach the debugger; return what it did.
+
+    Flask: ``app.debug = True`` (errors propagate, Jinja reloads templates), as
+    ``flask --debug run`` does. Django: ``DEBUG_PROPAGATE_EXCEPTIONS = True``. Bottle:
+    ``catchall = False``.
+    """
+    framework = find_framework(app)
+    if framework is None:
+        return None
+    if framework.name == "Flask":
+        framework.app.debug = True
+    elif framework.name == "Django":
+        # Django is imported already: the handler is Django's.
+        importlib.import_module("django.conf").settings.DEBUG_PROPAGATE_EXCEPTIONS = True
+    elif framework.name == "Bottle":
+        framework.app.catchall = False
+    return framework
