@@ -162,7 +162,8 @@ class ConnectionLoop:
         """
         deadline = time.monotonic() + seconds
         wake_fd = self._wake_r.fileno()
-        while any(_is_arriving(conn) for conn in self._conns.values()):
+        # Workers finish connections meanwhile: iterate over a snapshot of the table.
+        while any(_is_arriving(conn) for conn in list(self._conns.values())):
             left = deadline - time.monotonic()
             if left <= 0:
                 return
@@ -535,10 +536,16 @@ class ConnectionLoop:
             self.close_connection(conn)
 
     def close_connection(self, conn: Connection) -> None:
-        """Forget and close ``conn`` (callable from any thread)."""
+        """Forget and close ``conn`` (callable from any thread); idempotent.
+
+        Identity-checked: once ``conn``'s socket is closed the OS may give its descriptor to a
+        new connection, whose table entry and poller registration must stay untouched.
+        """
         self._drop_body(conn)
-        if self._conns.pop(conn.fd, None) is not None and conn.watching and not self.in_child:
-            self._poller.forget(conn.fd)
+        if self._conns.get(conn.fd) is conn:
+            del self._conns[conn.fd]
+            if conn.watching and not self.in_child:
+                self._poller.forget(conn.fd)
         with contextlib.suppress(OSError):
             conn.sock.close()
 

@@ -41,20 +41,18 @@ class Runner(Protocol):
 
 
 def run_guarded(server: BaseWSGIServer, conn: Connection, head: RequestHead) -> Outcome:
-    """Serve ``conn``; a failure of the server's own code is logged and closes the connection.
+    """Serve ``conn``; a failure of the server's own code is logged and answers ``"close"``.
 
-    With ``passthrough_errors`` the exception is re-raised, as Werkzeug does.
+    The caller closes the connection, once, through ``finish_connection`` (a re-raised
+    exception included: callers finish the connection in a ``finally``). With
+    ``passthrough_errors`` the exception is re-raised, as Werkzeug does.
     """
     try:
         return server.serve_connection(conn, head)
     except Exception:  # the boundary between the server and a (possibly user-supplied) handler
-        server.close_connection(conn)
         if server.passthrough_errors:
             raise
         logger.error("Error in the request handler:\n%s", traceback.format_exc())
-    except BaseException:
-        server.close_connection(conn)
-        raise
     return "close"
 
 
@@ -67,12 +65,13 @@ class InlineRunner:
 
     def submit(self, conn: Connection, head: RequestHead) -> None:
         self.busy = True
+        outcome: Outcome = "close"  # unless the request ends normally
         try:
             outcome = run_guarded(self._server, conn, head)
         finally:
             self.busy = False
             self._server.cancel_inline_timer()
-        self._server.finish_connection(conn, outcome)
+            self._server.finish_connection(conn, outcome)
 
     def wait_idle(self, timeout: float) -> bool:
         return True
@@ -120,8 +119,12 @@ class ThreadRunner:
         try:
             while (item := get()) is not None:
                 conn, head = item
+                outcome: Outcome = "close"  # unless the request ends normally
                 try:
-                    server.finish_connection(conn, run_guarded(server, conn, head))
+                    try:
+                        outcome = run_guarded(server, conn, head)
+                    finally:
+                        server.finish_connection(conn, outcome)
                 finally:
                     with self._cond:
                         self._active -= 1
