@@ -572,3 +572,46 @@ def test_flasks_test_client_gets_the_page() -> None:
     assert response.status_code == 500
     assert "KeyError" in response.get_data(as_text=True)
     assert response.headers.get(TRACEBACK_HEADER)
+
+
+# -- memory: kept frames are bounded by size as well as by count --------------------------------
+
+
+class _Upload:
+    """A big request body held in a local, as a view that read the upload would hold it."""
+
+    def __init__(self, size: int) -> None:
+        self.data = bytearray(size)
+
+
+def test_kept_frames_stay_within_the_size_budget_oldest_released_first() -> None:
+    """32 failed 40 MB uploads once kept every frame alive (2.6 GB); now the oldest errors'
+    frames go once the kept ones pass the budget, and their pages stay."""
+    uploads: list[weakref.ref[_Upload]] = []
+
+    def upload_view(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        upload = _Upload(10 * 1024 * 1024)
+        uploads.append(weakref.ref(upload))
+        raise ValueError("the upload was refused")
+
+    app = DebuggedApplication(upload_view, evalex=True, pin_logging=False)
+    budget = 35 * 1024 * 1024
+    app.tracebacks.max_frame_bytes = budget
+    urls = [call_app(app, "/", headers=ACCEPT_HTML).header(TRACEBACK_HEADER) for _ in range(8)]
+    gc.collect()
+    assert app.tracebacks.frame_bytes <= budget
+    alive = [ref() is not None for ref in uploads]
+    assert alive[-3:] == [True, True, True]  # the newest keep their consoles
+    assert not any(alive[:5]), alive  # the oldest frames, and their uploads, are freed
+    oldest = call_app(app, "/" + (urls[0] or "").split("/", 3)[3], headers=ACCEPT_HTML)
+    assert oldest.code == 200 and b"the upload was refused" in oldest.body
+    assert b"console was released" in oldest.body and b"console.js" not in oldest.body
+    newest = call_app(app, "/" + (urls[-1] or "").split("/", 3)[3], headers=ACCEPT_HTML)
+    assert b"console was released" not in newest.body and b"console.js" in newest.body
+
+
+def test_the_default_budget_is_at_most_256_mb() -> None:
+    from wsgidev.debug._store import DEFAULT_MAX_FRAME_BYTES
+
+    app = DebuggedApplication(crash, evalex=True)
+    assert app.tracebacks.max_frame_bytes == DEFAULT_MAX_FRAME_BYTES <= 256 * 1024 * 1024

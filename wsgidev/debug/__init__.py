@@ -308,7 +308,8 @@ class DebuggedApplication:
         if form == "html":
             nonce = secrets.token_urlsafe(16)
             text = render_page(
-                retained.traceback, self._page_context(retained.token, nonce, page_url, environ)
+                retained.traceback,
+                self._page_context(retained.token, nonce, page_url, environ, retained.released),
             )
         elif form == "python":
             text = retained.traceback.plaintext
@@ -331,15 +332,22 @@ class DebuggedApplication:
         return _Page(body, headers)
 
     def _page_context(
-        self, token: str, nonce: str, page_url: str, environ: WSGIEnvironment
+        self,
+        token: str,
+        nonce: str,
+        page_url: str,
+        environ: WSGIEnvironment,
+        released: bool = False,
     ) -> PageContext:
         names = ("debugger.css", "debugger.js", "favicon.svg")
         urls = {name: self.assets.url(name) for name in names}
+        # A page whose frames were released to bound memory has no console to offer.
+        console = self.evalex and not released
         scripts: tuple[str, ...] = ()
-        if self.evalex and "console.js" in self.assets.names:
+        if console and "console.js" in self.assets.names:
             scripts = (self.assets.url("console.js"),)
         styles: tuple[str, ...] = ()
-        if self.evalex and "console.css" in self.assets.names:
+        if console and "console.css" in self.assets.names:
             styles = (self.assets.url("console.css"),)
         return PageContext(
             # Empty for a Host or client the console refuses: its script then shows why.
@@ -348,7 +356,8 @@ class DebuggedApplication:
             nonce=nonce,
             page_url=page_url,
             asset_urls=urls,
-            evalex=self.evalex,
+            evalex=console,
+            console_released=released,
             multiprocess=bool(environ.get("wsgi.multiprocess")),
             console_path=self.console_path,
             editor=self.editor,

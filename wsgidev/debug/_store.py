@@ -1,12 +1,16 @@
 """The last ``max_tracebacks`` errors, kept so their page URL and their frames stay reachable.
 
 Older ones are dropped with their frames, so memory stays bounded however many errors happen.
+The live frames (what the console needs) are bounded by size too: past ``max_frame_bytes``
+the oldest errors' frames are released first, while their pages stay.
 """
 
 from __future__ import annotations
 
 import secrets
+import sys
 import threading
+import types
 from collections import OrderedDict
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
@@ -31,34 +35,105 @@ class FrameHandle:
     environ: WSGIEnvironment
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Retained:
+    """One kept error. ``frames`` is emptied, and ``released`` set, when its console's frames
+    are let go to stay within the store's size budget; its page stays."""
+
     token: str
     traceback: Traceback
     frames: Mapping[int, FrameHandle]
+    size: int = 0
+    released: bool = False
+
+
+# Retained live frames stay below this many bytes by default (see TracebackStore).
+DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024
+# Objects counted per error at most: the estimate stays cheap whatever the locals hold.
+_MAX_COUNTED_OBJECTS = 100_000
+# Shared with the rest of the program, so not what keeping a frame costs.
+_NOT_COUNTED = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)
+
+
+def estimated_size(roots: list[object]) -> int:
+    """Bytes held by ``roots`` and what their containers hold, as far as a bounded walk sees.
+
+    ``sys.getsizeof`` over dicts, lists, tuples, sets and their items (a 40 MB upload in a
+    local counts its 40 MB); modules, classes and functions are shared with the program and
+    not counted.
+    """
+    seen: set[int] = set()
+    stack = list(roots)
+    total = 0
+    while stack and len(seen) < _MAX_COUNTED_OBJECTS:
+        value = stack.pop()
+        if id(value) in seen or isinstance(value, _NOT_COUNTED):
+            continue
+        seen.add(id(value))
+        try:
+            total += sys.getsizeof(value)
+        except Exception:  # an object whose __sizeof__ fails: count nothing for it
+            continue
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset):
+            stack.extend(value)
+        else:
+            attributes = getattr(value, "__dict__", None)
+            if type(attributes) is dict:
+                stack.append(attributes)
+    return total
 
 
 class TracebackStore:
     """A bounded, thread-safe map from page token to traceback, and from frame id to frame."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.limit = limit
+        self.max_frame_bytes = max_frame_bytes
         self._lock = threading.Lock()
         self._tracebacks: OrderedDict[str, Retained] = OrderedDict()
         self._frames: dict[int, FrameHandle] = {}
+        self._frame_bytes = 0
 
     def add(self, traceback: Traceback, frames: Mapping[int, FrameHandle]) -> Retained:
         # An unguessable token: the page holds locals and the secret, so its URL must not be
         # found by counting.
-        retained = Retained(secrets.token_urlsafe(12), traceback, dict(frames))
+        size = 0
+        if frames:
+            environ = next(iter(frames.values())).environ
+            size = estimated_size([*(h.locals for h in frames.values()), environ])
+        retained = Retained(secrets.token_urlsafe(12), traceback, dict(frames), size)
         with self._lock:
             self._tracebacks[retained.token] = retained
             self._frames.update(retained.frames)
+            self._frame_bytes += size
             while len(self._tracebacks) > self.limit:
                 _, dropped = self._tracebacks.popitem(last=False)
-                for frame_id in dropped.frames:
-                    self._frames.pop(frame_id, None)
+                self._release(dropped)
+            # Oldest first, the newest too if it alone is over the budget.
+            for kept in list(self._tracebacks.values()):
+                if self._frame_bytes <= self.max_frame_bytes:
+                    break
+                self._release(kept)
         return retained
+
+    def _release(self, retained: Retained) -> None:
+        """Let go of ``retained``'s live frames (its page stays); the lock is held."""
+        if retained.released:
+            return
+        for frame_id in retained.frames:
+            self._frames.pop(frame_id, None)
+        self._frame_bytes -= retained.size
+        retained.frames = {}
+        retained.released = bool(retained.size)
+
+    @property
+    def frame_bytes(self) -> int:
+        """The estimated bytes held by the live frames kept now."""
+        with self._lock:
+            return self._frame_bytes
 
     def get(self, token: str) -> Retained | None:
         with self._lock:

@@ -17,6 +17,7 @@ from ._editor import editor_url
 from ._highlight import highlight_lines
 from ._request import RequestField, RequestInfo
 from ._source import LIBRARY_ROOTS
+from ._store import DEFAULT_MAX_FRAME_BYTES
 from ._template import template as load_template
 from .model import (
     ChainItem,
@@ -52,8 +53,21 @@ class PageContext:
     console_path: str = "/console"
     editor: str | None = None
     retained: int = 32
+    console_released: bool = False
     extra_scripts: tuple[str, ...] = ()
     extra_styles: tuple[str, ...] = ()
+
+
+def _console_note(context: PageContext) -> str:
+    if context.console_released:
+        budget = DEFAULT_MAX_FRAME_BYTES // (1024 * 1024)
+        return (
+            "Its console was released: the frames of older errors are let go once the kept "
+            f"frames pass {budget} MB, so memory stays bounded; newer errors keep theirs."
+        )
+    if context.extra_scripts:
+        return "Each frame has a console button that runs Python in that frame."
+    return ""
 
 
 def render(template: str, /, **fields: object) -> Markup:
@@ -85,11 +99,7 @@ def render_page(tb: Traceback, context: PageContext) -> str:
         plaintext=_plaintext(tb.plaintext, context.token),
         page_url=context.page_url,
         retained=context.retained,
-        console_note=(
-            "Each frame has a console button that runs Python in that frame."
-            if context.extra_scripts
-            else ""
-        ),
+        console_note=_console_note(context),
         secret=context.secret,
         evalex="true" if context.evalex else "false",
         multiprocess="true" if context.multiprocess else "false",
