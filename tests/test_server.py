@@ -291,6 +291,25 @@ def test_chunked_body_is_decoded(mode: str) -> None:
         assert client.get("/").status == 200
 
 
+def test_a_decoded_chunked_body_keeps_its_transfer_encoding_in_the_environ() -> None:
+    """Werkzeug's server keeps HTTP_TRANSFER_ENCODING; its request objects and apps read it."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read()
+        seen = f"{environ.get('HTTP_TRANSFER_ENCODING')}|{environ['wsgi.input_terminated']}|"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [seen.encode() + body]
+
+    with running(app, "threaded") as server, Client.connect(server) as client:
+        client.send(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n0\r\n\r\n"
+        )
+        assert client.reply().body == b"chunked|True|hello"
+        client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+        assert client.reply().body == b"None|True|hi"  # the control: none was sent, none shown
+
+
 @pytest.mark.parametrize("mode", ["base", "threaded"])
 def test_body_read_line_by_line_and_in_pieces(mode: str) -> None:
     with running(echo_app, mode) as server, Client.connect(server) as client:

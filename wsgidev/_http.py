@@ -258,6 +258,10 @@ def _collect(
             continue
         if lower == "transfer-encoding":
             codings = (codings or []) + [c.strip().lower() for c in value.split(",") if c.strip()]
+            # Kept once the body is decoded, as Werkzeug's server does: apps and Werkzeug's
+            # own request objects read it (wsgi.input_terminated says the body is framed).
+            previous = environ.get("HTTP_TRANSFER_ENCODING")
+            environ["HTTP_TRANSFER_ENCODING"] = value if previous is None else f"{previous},{value}"
             continue
         if lower == "connection":
             connection.update(t.strip().lower() for t in value.split(","))
