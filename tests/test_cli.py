@@ -492,3 +492,33 @@ def test_python_dash_m_names_itself_in_usage_and_reports_the_version(tmp_path: P
     assert usage.returncode == 2
     assert usage.stderr.startswith("usage: python -m wsgidev run")
     assert "TARGET" in usage.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion"),
+    [
+        (["run", "app:app", "--prot", "5000"], "did you mean --port for --prot?"),
+        (["run", "app:app", "--relaod"], "did you mean --reload for --relaod?"),
+        (["rn", "app:app"], "did you mean run for rn?"),
+    ],
+)
+def test_a_mistyped_option_or_command_gets_a_suggestion(
+    argv: list[str], suggestion: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wsgidev.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert suggestion in capsys.readouterr().err
+
+
+def test_an_unknown_option_with_nothing_close_gets_no_guess(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from wsgidev.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "app:app", "--zzzzzz"])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --zzzzzz" in err and "did you mean" not in err

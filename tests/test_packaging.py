@@ -142,6 +142,13 @@ def test_wheel_metadata_entry_point_and_runtime_dependencies(dist: Dist) -> None
     }
     assert runtime == RUNTIME_DEPENDENCIES
     assert "Description-Content-Type: text/markdown" in metadata
+    # A license a user can read, and no placeholder address.
+    assert "\nLicense-Expression: BSD-3-Clause\n" in metadata
+    assert "\nLicense-File: LICENSE\n" in metadata
+    assert "example.invalid" not in metadata
+    with zipfile.ZipFile(dist.wheel) as wheel:
+        license_text = wheel.read(f"{info}/licenses/LICENSE").decode()
+    assert "BSD 3-Clause License" in license_text
 
 
 def test_sdist_holds_what_the_wheel_is_built_from(dist: Dist) -> None:

@@ -6,13 +6,14 @@ Parses flags and finds the app (_target), then hands everything to serving.run_s
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ._target import TargetNotFound, load_app, parse_target
 
@@ -40,9 +41,46 @@ examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" for a mistyped option or command."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = _did_you_mean(self, message)
+        super().error(f"{message}{hint}")
+
+
+def _did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
+    if message.startswith("unrecognized arguments: "):
+        words = message.removeprefix("unrecognized arguments: ").split()
+        known = _option_strings(parser)
+    elif "invalid choice: " in message:
+        words = [message.split("invalid choice: ", 1)[1].split(" ", 1)[0].strip("'")]
+        known = [choice for action in parser._actions for choice in (action.choices or ())]
+    else:
+        return ""
+    hints = []
+    for word in words:
+        name = word.split("=", 1)[0]
+        close = difflib.get_close_matches(name, [str(k) for k in known], n=1, cutoff=0.6)
+        if close:
+            hints.append(f"{close[0]} for {name}")
+    return f"; did you mean {' and '.join(hints)}?" if hints else ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option of ``parser`` and of its subcommands."""
+    found: list[str] = []
+    for action in parser._actions:
+        found.extend(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found.extend(_option_strings(sub))
+    return found
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The full ``wsgidev`` argument parser (also what ``--help`` prints)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Development tools for WSGI applications.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
