@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+import time
 import tracemalloc
 import weakref
 from collections.abc import Iterator
@@ -615,3 +616,53 @@ def test_the_default_budget_is_at_most_256_mb() -> None:
 
     app = DebuggedApplication(crash, evalex=True)
     assert app.tracebacks.max_frame_bytes == DEFAULT_MAX_FRAME_BYTES <= 256 * 1024 * 1024
+
+
+# -- bounded rendering: time and size whatever the locals and the message ------------------------
+
+
+def test_a_20_mb_message_makes_a_bounded_page_and_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from wsgidev.debug._python_text import MAX_MESSAGE_CHARS
+
+    def huge(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise ValueError("x" * 20_000_000)
+
+    app = DebuggedApplication(huge, pin_logging=False)
+    with caplog.at_level(logging.ERROR, logger="wsgidev"):
+        page = call_app(app, "/", headers=ACCEPT_HTML)
+    assert page.code == 500 and b"ValueError" in page.body  # the control: the error is shown
+    assert len(page.body) < 20 * MAX_MESSAGE_CHARS  # an 80 MB page before
+    assert b"more characters" in page.body
+    assert max(len(record.getMessage()) for record in caplog.records) < 10 * MAX_MESSAGE_CHARS
+    for form in ("text", "json", "python"):
+        url = (page.header(TRACEBACK_HEADER) or "").split("/", 3)[3] + f"&format={form}"
+        assert len(call_app(app, "/" + url).body) < 10 * MAX_MESSAGE_CHARS, form
+
+
+def test_locals_that_are_slow_to_repr_keep_the_page_fast() -> None:
+    """A blocking __repr__, many of them, and a C-level repr of a 1M-key defaultdict."""
+    import collections
+
+    class Blocking:
+        def __repr__(self) -> str:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                pass
+            return "never shown"
+
+    def slow(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        counts = collections.defaultdict(int, {n: n for n in range(1_000_000)})  # noqa: F841
+        ordered = collections.OrderedDict((n, n) for n in range(200_000))  # noqa: F841
+        first, second, third = Blocking(), Blocking(), Blocking()  # noqa: F841
+        raise ValueError("slow locals")
+
+    app = DebuggedApplication(slow, pin_logging=False)
+    started = time.monotonic()
+    page = call_app(app, "/", headers=ACCEPT_HTML)
+    elapsed = time.monotonic() - started
+    body = page.body.decode()
+    assert "slow locals" in body and "1000000 items" in body  # the control: values are shown
+    assert "never shown" not in body and "took longer" in body
+    assert elapsed < 2.5, f"the page took {elapsed:.2f} s"  # generous: 3 x 3 s before

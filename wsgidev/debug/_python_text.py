@@ -9,12 +9,30 @@ import traceback
 from types import TracebackType
 from typing import Any
 
+# A message (or note) longer than this is cut, on the page, in the plaintext and in the log:
+# a 20 MB message would otherwise make an 80 MB page and a 20 MB terminal line.
+MAX_MESSAGE_CHARS = 10_000
+
+
+def cut_message(text: str) -> str:
+    """``text`` at most ``MAX_MESSAGE_CHARS`` long, saying how much was left out."""
+    if len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    return f"{text[:MAX_MESSAGE_CHARS]}… ({len(text) - MAX_MESSAGE_CHARS} more characters)"
+
 
 def python_text(exc: BaseException, tb: TracebackType | None) -> str:
-    """The traceback exactly as Python prints it, with ``tb`` as ``exc``'s own traceback."""
+    """The traceback as Python prints it, with ``tb`` as ``exc``'s own traceback; only an
+    exception line or note longer than ``MAX_MESSAGE_CHARS`` is cut."""
     summary = traceback.TracebackException(type(exc), exc, tb, compact=True)
     _memoize_stacks(summary)
-    return "".join(summary.format())
+    return "".join(_cut_chunk(chunk) for chunk in summary.format())
+
+
+def _cut_chunk(chunk: str) -> str:
+    if len(chunk) <= MAX_MESSAGE_CHARS:
+        return chunk
+    return cut_message(chunk.rstrip("\n")) + "\n"
 
 
 class _MemoStack(traceback.StackSummary):

@@ -151,9 +151,12 @@ def _repr(value: object, depth: int, deadline: float) -> str:
         if bits > MAX_INT_BITS:
             return f"<int with {bits} bits>"
         return repr(value)
-    if isinstance(value, dict) and kind.__repr__ in _PLAIN_REPRS:
+    # Containers whose repr is C code (dict, defaultdict, OrderedDict, Counter, deque, ...) are
+    # walked here, cut after MAX_ITEMS: their own repr would format every item, uninterruptibly.
+    c_repr = kind.__repr__ in _PLAIN_REPRS or not isinstance(kind.__repr__, FunctionType)
+    if isinstance(value, dict) and c_repr:
         return _repr_dict(value, depth, deadline)
-    if isinstance(value, list | tuple | set | frozenset | deque) and kind.__repr__ in _PLAIN_REPRS:
+    if isinstance(value, list | tuple | set | frozenset | deque) and c_repr:
         return _repr_sequence(value, depth, deadline)
     return _user_repr(value, deadline)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import CodeType, FrameType, TracebackType
 from typing import Literal
 
-from ._python_text import python_text
+from ._python_text import cut_message, python_text
 from ._reprs import MASK, MAX_REPR_SECONDS, looks_secret, safe_repr
 from ._request import RequestInfo
 from ._source import (
@@ -391,9 +391,9 @@ def plain_text(value: str) -> str:
 
 def _message(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
-        return plain_text(str(exc.msg))
+        return cut_message(plain_text(str(exc.msg)))
     try:
-        return plain_text(str(exc))
+        return cut_message(plain_text(str(exc)))
     except Exception:  # Python prints the same placeholder when str() fails
         return "<exception str() failed>"
 
@@ -405,7 +405,7 @@ def _notes(exc: BaseException) -> tuple[str, ...]:
     out = []
     for note in notes:
         if isinstance(note, str):
-            out.append(plain_text(note))
+            out.append(cut_message(plain_text(note)))
         else:
             out.append(safe_repr(note)[0])
     return tuple(out)
