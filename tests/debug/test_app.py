@@ -666,3 +666,23 @@ def test_locals_that_are_slow_to_repr_keep_the_page_fast() -> None:
     assert "slow locals" in body and "1000000 items" in body  # the control: values are shown
     assert "never shown" not in body and "took longer" in body
     assert elapsed < 2.5, f"the page took {elapsed:.2f} s"  # generous: 3 x 3 s before
+
+
+def test_secrets_inside_a_flask_config_are_masked_on_the_page_and_in_plaintext() -> None:
+    flask = pytest.importorskip("flask")
+    # Built at run time: the page also shows the source, and secrets written there are visible.
+    key, password, api_key = ("-".join(["s3cr3t", word]) for word in ("key", "pw", "api"))
+    shop = flask.Flask("shop")
+    shop.config.update(SECRET_KEY=key, DEBUG=True)
+
+    def crash_with_config(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        config = shop.config  # noqa: F841
+        settings = {"db": {"PASSWORD": password, "HOST": "db.local"}, "api_key": api_key}  # noqa: F841
+        raise RuntimeError("misconfigured")
+
+    app = DebuggedApplication(crash_with_config, pin_logging=False)
+    for headers in (ACCEPT_HTML, {"Accept": "text/plain"}):
+        body = call_app(app, "/", headers=headers).body.decode()
+        assert "db.local" in body and "SECRET_KEY" in body  # the control: the values are shown
+        for secret in (key, password, api_key):
+            assert secret not in body, (headers, secret)

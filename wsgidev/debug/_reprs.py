@@ -154,7 +154,9 @@ def _repr(value: object, depth: int, deadline: float) -> str:
     # Containers whose repr is C code (dict, defaultdict, OrderedDict, Counter, deque, ...) are
     # walked here, cut after MAX_ITEMS: their own repr would format every item, uninterruptibly.
     c_repr = kind.__repr__ in _PLAIN_REPRS or not isinstance(kind.__repr__, FunctionType)
-    if isinstance(value, dict) and c_repr:
+    if isinstance(value, dict):
+        # Every mapping that is a dict (Flask's Config too, whatever its own repr) is walked
+        # here, so an entry whose key looks secret is masked inside it.
         return _repr_dict(value, depth, deadline)
     if isinstance(value, list | tuple | set | frozenset | deque) and c_repr:
         return _repr_sequence(value, depth, deadline)
