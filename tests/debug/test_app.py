@@ -686,3 +686,18 @@ def test_secrets_inside_a_flask_config_are_masked_on_the_page_and_in_plaintext()
         assert "db.local" in body and "SECRET_KEY" in body  # the control: the values are shown
         for secret in (key, password, api_key):
             assert secret not in body, (headers, secret)
+
+
+def test_a_local_that_raises_on_every_attribute_does_not_break_the_page() -> None:
+    """Like Flask's ``request`` proxy outside its context: ``__class__`` and ``__dict__`` raise."""
+
+    class Unbound:
+        def __getattribute__(self, name: str) -> Any:
+            raise RuntimeError("Working outside of application context.")
+
+    def crash_with_proxy(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        request = Unbound()  # noqa: F841
+        raise KeyError("order")
+
+    page = call_app(DebuggedApplication(crash_with_proxy, evalex=True), "/", headers=ACCEPT_HTML)
+    assert page.code == 500 and b"data-frame-id" in page.body and b"KeyError" in page.body

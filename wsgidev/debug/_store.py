@@ -67,22 +67,23 @@ def estimated_size(roots: list[object]) -> int:
     total = 0
     while stack and len(seen) < _MAX_COUNTED_OBJECTS:
         value = stack.pop()
-        if id(value) in seen or isinstance(value, _NOT_COUNTED):
+        kind = type(value)  # never value.__class__: a proxy (Flask's request) may raise
+        if id(value) in seen or issubclass(kind, _NOT_COUNTED):
             continue
         seen.add(id(value))
         try:
             total += sys.getsizeof(value)
-        except Exception:  # an object whose __sizeof__ fails: count nothing for it
+            if isinstance(value, dict):  # type(value) decided it: no proxy gets here
+                stack.extend(dict.keys(value))
+                stack.extend(dict.values(value))
+            elif isinstance(value, list | tuple | set | frozenset):
+                stack.extend(value)
+            else:
+                attributes = object.__getattribute__(value, "__dict__")
+                if type(attributes) is dict:
+                    stack.append(attributes)
+        except Exception:  # no __dict__, a failing __sizeof__, a proxy outside its context
             continue
-        if isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list | tuple | set | frozenset):
-            stack.extend(value)
-        else:
-            attributes = getattr(value, "__dict__", None)
-            if type(attributes) is dict:
-                stack.append(attributes)
     return total
 
 
