@@ -55,6 +55,16 @@ _MAX_COUNTED_OBJECTS = 100_000
 _NOT_COUNTED = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)
 
 
+def _as_dict(namespace: Mapping[str, Any]) -> object:
+    """A frame's locals as a dict to walk: since 3.13 ``f_locals`` is a proxy, not a dict."""
+    if type(namespace) is dict:
+        return namespace
+    try:
+        return dict(namespace)
+    except Exception:  # a namespace that cannot be read whole: count what the proxy holds
+        return namespace
+
+
 def estimated_size(roots: list[object]) -> int:
     """Bytes held by ``roots`` and what their containers hold, as far as a bounded walk sees.
 
@@ -104,7 +114,7 @@ class TracebackStore:
         size = 0
         if frames:
             environ = next(iter(frames.values())).environ
-            size = estimated_size([*(h.locals for h in frames.values()), environ])
+            size = estimated_size([*(_as_dict(h.locals) for h in frames.values()), environ])
         retained = Retained(secrets.token_urlsafe(12), traceback, dict(frames), size)
         with self._lock:
             self._tracebacks[retained.token] = retained
