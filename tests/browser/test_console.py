@@ -67,6 +67,15 @@ def open_frame_console(tab: Page) -> Locator:
     return frame.locator(".wsgidev-console")
 
 
+def console_after_the_pin(tab: Page, url: str) -> Locator:
+    """Open ``url``'s traceback page, its last frame's console, and type the right PIN."""
+    tab.goto(url)
+    console = open_frame_console(tab)
+    type_pin(tab, PIN)
+    console.locator(".console-input").wait_for(state="visible")
+    return console
+
+
 def test_pin_then_a_frame_console_with_history_and_completion(
     server: LiveServer, browser_page: WatchedPage
 ) -> None:
@@ -168,11 +177,8 @@ def test_pasting_several_lines_runs_them_as_a_block(
     server: LiveServer, browser_page: WatchedPage
 ) -> None:
     tab = browser_page.page
-    tab.goto(server.url + "/boom")
-    console = open_frame_console(tab)
-    type_pin(tab, PIN)
+    console = console_after_the_pin(tab, server.url + "/boom")
     field = console.locator(".console-input")
-    field.wait_for(state="visible")
     field.focus()
     tab.evaluate(
         """() => {
@@ -365,10 +371,7 @@ def test_a_page_on_another_port_gets_nothing_that_runs_code(
     a page on another port learns every cookie and the secret (any local client can fetch the
     page) but still cannot run code; the token from the console's origin can (the control)."""
     tab = browser_page.page
-    tab.goto(server.url + "/boom")
-    console = open_frame_console(tab)
-    type_pin(tab, PIN)
-    console.locator(".console-input").wait_for(state="visible")
+    console = console_after_the_pin(tab, server.url + "/boom")
     enter(console, "x + 1")
     token = tab.evaluate("localStorage.getItem('wsgidev.console.token')")
     assert token
@@ -398,11 +401,8 @@ def test_a_runaway_command_says_it_is_running_and_ctrl_c_stops_it(
     server: LiveServer, browser_page: WatchedPage
 ) -> None:
     tab = browser_page.page
-    tab.goto(server.url + "/boom")
-    console = open_frame_console(tab)
-    type_pin(tab, PIN)
+    console = console_after_the_pin(tab, server.url + "/boom")
     field = console.locator(".console-input")
-    field.wait_for(state="visible")
     enter(console, "while True:")
     enter(console, "    pass")
     field.fill("")

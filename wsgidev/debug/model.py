@@ -14,7 +14,7 @@ from types import CodeType, FrameType, TracebackType
 from typing import Literal
 
 from ._python_text import cut_message, python_text
-from ._reprs import MASK, MAX_REPR_SECONDS, looks_secret, safe_repr
+from ._reprs import MASK, MAX_REPR_SECONDS, looks_secret, plain, safe_repr
 from ._request import RequestInfo
 from ._source import (
     LIBRARY_ROOTS,
@@ -288,9 +288,9 @@ class _Builder:
         source = source_excerpt(frame, lineno)
         return Frame(
             id=frame_id,
-            filename=plain_text(code.co_filename),
+            filename=plain(code.co_filename),
             lineno=lineno,
-            function=plain_text(getattr(code, "co_qualname", code.co_name)),
+            function=plain(getattr(code, "co_qualname", code.co_name)),
             kind="library" if is_library_file(code.co_filename) else "app",
             source=source,
             columns=failing_columns(code, lasti, lineno, source),
@@ -305,7 +305,7 @@ class _Builder:
             return (), 0
         at_module_level = frame.f_code.co_name == "<module>"
         names = [
-            plain_text(name)
+            plain(name)
             for name in namespace
             if isinstance(name, str)
             and name != "__traceback_hide__"
@@ -374,26 +374,17 @@ def collapse_repeats(keys: list[tuple[CodeType, int]]) -> list[int | Repeat]:
 def exception_type_name(kind: type[BaseException]) -> str:
     """The type as Python prints it: ``KeyError``, ``mypkg.errors.Oops``."""
     module = kind.__module__
-    name = plain_text(kind.__qualname__)
+    name = plain(kind.__qualname__)
     if module in ("__main__", "builtins"):
         return name
-    return f"{plain_text(module) if isinstance(module, str) else '<unknown>'}.{name}"
-
-
-def plain_text(value: str) -> str:
-    """``value`` as an exact ``str``.
-
-    App-supplied text may be a str subclass such as ``markupsafe.Markup``, whose ``__html__`` the
-    page's escaping would trust; ``str.__str__`` drops the subclass, so it is escaped as text.
-    """
-    return str.__str__(value)
+    return f"{plain(module) if isinstance(module, str) else '<unknown>'}.{name}"
 
 
 def _message(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
-        return cut_message(plain_text(str(exc.msg)))
+        return cut_message(plain(str(exc.msg)))
     try:
-        return cut_message(plain_text(str(exc)))
+        return cut_message(plain(str(exc)))
     except Exception:  # Python prints the same placeholder when str() fails
         return "<exception str() failed>"
 
@@ -405,7 +396,7 @@ def _notes(exc: BaseException) -> tuple[str, ...]:
     out = []
     for note in notes:
         if isinstance(note, str):
-            out.append(cut_message(plain_text(note)))
+            out.append(cut_message(plain(note)))
         else:
             out.append(safe_repr(note)[0])
     return tuple(out)
@@ -415,9 +406,9 @@ def _syntax(exc: BaseException) -> SyntaxDetail | None:
     if not isinstance(exc, SyntaxError):
         return None
     return SyntaxDetail(
-        filename=plain_text(str(exc.filename or "<string>")),
+        filename=plain(str(exc.filename or "<string>")),
         lineno=exc.lineno,
-        text=plain_text(exc.text or "").rstrip("\r\n"),
+        text=plain(exc.text or "").rstrip("\r\n"),
         offset=exc.offset,
         end_offset=getattr(exc, "end_offset", None),
     )
