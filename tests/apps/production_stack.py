@@ -26,6 +26,8 @@ def compute_report(environ: WSGIEnvironment) -> bytes:
 def inner(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     if environ["PATH_INFO"] == "/report":
         body = compute_report(environ)
+    elif environ["PATH_INFO"] == "/pid":  # which worker process answered
+        body = str(os.getpid()).encode()
     else:
         body = b"app: " + environ["PATH_INFO"].encode("latin-1")
     start_response(

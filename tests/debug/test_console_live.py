@@ -445,3 +445,36 @@ def test_a_page_fetched_under_a_foreign_host_has_no_secret_and_its_console_says_
     assert not probe.exists()
     # The same server still gives its own host the secret.
     assert Session(server).secret
+
+
+def test_a_multiprocess_server_answers_every_page_link_from_any_process(
+    live_server: Callable[..., LiveServer], cache_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Each request runs in its own forked child: the page's link must not depend on which."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    server, _ = start_crash(live_server, {**cache_env, "TMPDIR": str(temp)}, "--processes", "2")
+    status, headers, body = fetch(server, "GET", "/boom", headers=CRASH_HTML)
+    assert status == 500
+    url = headers["X-Wsgidev-Traceback"]
+    assert f'<a href="{url.replace("&", "&amp;")}">' in body.decode()
+    assert server.wait_for(r"\* Debugger page: (\S+)")[1] == url
+    path = url.split(str(server.port), 1)[1]
+    for _ in range(3):  # a fresh child answers each time
+        status, page_headers, page = fetch(server, "GET", path, headers=CRASH_HTML)
+        assert status == 200 and b"KeyError" in page
+        nonce = re.search(r"'nonce-([^']+)'", page_headers["Content-Security-Policy"])[1]  # type: ignore[index]
+        assert f'nonce="{nonce}"'.encode() in page
+        assert b'data-secret=""' in page and b'data-multiprocess="true"' in page
+    status, _, text = fetch(server, "GET", path + "&format=text")
+    assert status == 200 and text.startswith(b"Traceback") and url.encode() in text
+    status, _, data = fetch(server, "GET", path + "&format=json")
+    assert status == 200 and json.loads(data)["traceback_url"] == url
+    status, _, _ = fetch(server, "GET", path[:-4] + "xxxx")
+    assert status == 404
+    # The pages live in one private folder, which goes when the server does.
+    (folder,) = temp.iterdir()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(page.stat().st_mode) == 0o600 for page in folder.iterdir())
+    assert server.stop() == 0 or not folder.exists()
+    assert not folder.exists()

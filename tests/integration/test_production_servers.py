@@ -217,6 +217,29 @@ def test_console_under_several_processes_says_why_it_is_unavailable(
     )
 
 
+def test_under_preloaded_workers_every_worker_answers_a_pages_link(
+    site: StaticTree, external_server: Callable[..., LiveServer]
+) -> None:
+    """With ``--preload`` the debugger is built before the fork: one shared store of pages."""
+    command = [*gunicorn_command(TARGET), "--preload"]
+    command[command.index("--workers") + 1] = "2"
+    env = {"WSGIDEV_TEST_STATIC_DIR": str(site.root)}
+    server = external_server(command, GUNICORN_READY, env)
+    with requests.Session() as first:
+        page = first.get(server.url + "/report", headers=BROWSER_HEADERS, timeout=10)
+        renderer = first.get(server.url + "/pid", timeout=10).text
+    assert page.status_code == 500
+    link = page.headers["X-Wsgidev-Traceback"]
+    for _ in range(60):  # fresh connections until one reaches the other worker
+        with requests.Session() as fresh:
+            if fresh.get(server.url + "/pid", timeout=10).text == renderer:
+                continue
+            answer = fresh.get(link, headers={"Accept": "text/plain"}, timeout=10)
+        assert answer.status_code == 200 and "ZeroDivisionError" in answer.text, answer.text
+        return
+    raise AssertionError("60 new connections all reached the worker that rendered the page")
+
+
 def test_static_responses_carry_one_date_header(server: LiveServer) -> None:
     # The server adds Date; a middleware that adds its own makes two (Werkzeug's does).
     with socket.create_connection((server.host, server.port), timeout=10) as sock:

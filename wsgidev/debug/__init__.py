@@ -15,6 +15,7 @@ import secrets
 import threading
 import traceback as pytraceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -27,6 +28,7 @@ from . import commands
 from ._assets import AssetSet, not_found
 from ._editor import check_editor, editor_from_env
 from ._negotiate import choose_format
+from ._page_spool import PageSpool
 from ._request import describe_request, request_url
 from ._store import FrameHandle, Retained, TracebackStore
 from ._text import json_view, plaintext_view
@@ -95,6 +97,8 @@ class DebuggedApplication:
             app, pin_security=pin_security, pin_logging=pin_logging, trusted_clients=trusted_clients
         )
         self.tracebacks = TracebackStore(max_tracebacks)
+        # Under a multi-process server the page must outlive the process that rendered it.
+        self.shared_pages = PageSpool(max_tracebacks)
         self.assets = AssetSet(asset_dir("static"))
         self._frame_ids = itertools.count(1)
         # The last error whose traceback reached the terminal: the same one again gets one line.
@@ -190,6 +194,8 @@ class DebuggedApplication:
         try:
             retained = self._retain(exc, environ)
             page_url = self._page_url(environ, retained.token)
+            if environ.get("wsgi.multiprocess") and not self._share(retained, environ, page_url):
+                page_url = ""  # no other process could answer it: do not advertise it
             page = self._page(retained, environ, page_url)
         except Exception as failure:  # the debugger itself failed: still answer, in plain text
             return self._fallback_response(exc, failure, environ, start_response)
@@ -217,13 +223,26 @@ class DebuggedApplication:
                 )
         return self.tracebacks.add(built.traceback, handles)
 
+    def _share(self, retained: Retained, environ: WSGIEnvironment, page_url: str) -> bool:
+        """Store every form of ``retained``'s page where the server's other processes find
+        it; the HTML without the secret, its nonce filled in when served."""
+        mark = self.shared_pages.nonce_mark
+        forms = {
+            form: self._render(retained, environ, page_url, form, mark, shared=True)
+            for form in _FORMS
+        }
+        return self.shared_pages.save(retained.token, forms)
+
     def _log_after_start(self, exc: BaseException, environ: WSGIEnvironment) -> None:
         try:
             retained = self._retain(exc, environ)
+            page_url = self._page_url(environ, retained.token)
+            if environ.get("wsgi.multiprocess") and not self._share(retained, environ, page_url):
+                page_url = ""
         except Exception:  # describing failed; the plain traceback is still worth logging
             logger.exception("Error after the response started; it is cut short.")
             return
-        self._log(exc, retained, environ, self._page_url(environ, retained.token), started=True)
+        self._log(exc, retained, environ, page_url, started=True)
 
     def _log(
         self,
@@ -245,7 +264,9 @@ class DebuggedApplication:
             intro = f"Error after the response to {where} started; the response is cut short."
         else:
             intro = f"Error on {where}; answered with the debugger page."
-        if not host_is_trusted(environ.get("HTTP_HOST"), self.trusted_hosts):
+        if not page_url:
+            page_url = "not kept (a multi-process server could not share it, see above)"
+        elif not host_is_trusted(environ.get("HTTP_HOST"), self.trusted_hosts):
             # The client chose that Host: a terminal link to it could lead to a look-alike
             # page asking for the PIN. Link through the server's own name instead.
             page_url = self._page_url({**environ, "HTTP_HOST": ""}, retained.token)
@@ -304,32 +325,34 @@ class DebuggedApplication:
         self, retained: Retained, environ: WSGIEnvironment, page_url: str, forced: str | None = None
     ) -> _Page:
         form = forced if forced in _FORMS else choose_format(environ)
-        nonce = ""
+        nonce = secrets.token_urlsafe(16) if form == "html" else ""
+        return _respond(
+            self._render(retained, environ, page_url, form, nonce), form, nonce, page_url
+        )
+
+    def _render(
+        self,
+        retained: Retained,
+        environ: WSGIEnvironment,
+        page_url: str,
+        form: str,
+        nonce: str,
+        *,
+        shared: bool = False,
+    ) -> str:
+        """``retained`` in ``form``; a ``shared`` copy (kept on disk) carries no secret."""
         if form == "html":
-            nonce = secrets.token_urlsafe(16)
-            text = render_page(
-                retained.traceback,
-                self._page_context(retained.token, nonce, page_url, environ, retained.released),
+            context = self._page_context(
+                retained.token, nonce, page_url, environ, retained.released
             )
-        elif form == "python":
-            text = retained.traceback.plaintext
-        elif form == "json":
-            text = json_view(retained.traceback, page_url)
-        else:
-            text = plaintext_view(retained.traceback, page_url)
-        body = text.encode("utf-8", "replace")  # lone surrogates (odd file names) become "?"
-        headers = [
-            ("Content-Type", _TEXT_TYPES[form]),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Referrer-Policy", "no-referrer"),
-            (TRACEBACK_HEADER, page_url),
-            ("Vary", "Accept"),
-        ]
-        if nonce:
-            headers += [("Content-Security-Policy", page_csp(nonce)), ("X-Frame-Options", "DENY")]
-        return _Page(body, headers)
+            if shared:
+                context = replace(context, secret="")
+            return render_page(retained.traceback, context)
+        if form == "python":
+            return retained.traceback.plaintext
+        if form == "json":
+            return json_view(retained.traceback, page_url)
+        return plaintext_view(retained.traceback, page_url)
 
     def _page_context(
         self,
@@ -392,6 +415,9 @@ class DebuggedApplication:
         ``python`` being exactly Python's traceback text."""
         retained = self.tracebacks.get(token)
         if retained is None:
+            forms = self.shared_pages.load(token)
+            if forms is not None:
+                return self._shared_page(token, forms, form)
             return not_found(
                 "This traceback is no longer kept: the debugger keeps the last "
                 f"{self.max_tracebacks} errors (max_tracebacks), the server restarted, or "
@@ -404,6 +430,41 @@ class DebuggedApplication:
             return [] if environ.get("REQUEST_METHOD") == "HEAD" else [page.body]
 
         return app
+
+    def _shared_page(
+        self, token: str, forms: dict[str, str], forced: str | None
+    ) -> WSGIApplication:
+        """A page another process of a multi-process server stored (see _page_spool.py)."""
+
+        def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+            form = forced if forced in _FORMS else choose_format(environ)
+            nonce = secrets.token_urlsafe(16) if form == "html" else ""
+            text = (
+                forms[form].replace(self.shared_pages.nonce_mark, nonce) if nonce else forms[form]
+            )
+            page = _respond(text, form, nonce, self._page_url(environ, token))
+            start_response("200 OK", page.headers)
+            return [] if environ.get("REQUEST_METHOD") == "HEAD" else [page.body]
+
+        return app
+
+
+def _respond(text: str, form: str, nonce: str, page_url: str) -> _Page:
+    """The body and headers of a page in ``form`` (html, text, json, python)."""
+    body = text.encode("utf-8", "replace")  # lone surrogates (odd file names) become "?"
+    headers = [
+        ("Content-Type", _TEXT_TYPES[form]),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Vary", "Accept"),
+    ]
+    if page_url:
+        headers.append((TRACEBACK_HEADER, page_url))
+    if nonce:
+        headers += [("Content-Security-Policy", page_csp(nonce)), ("X-Frame-Options", "DENY")]
+    return _Page(body, headers)
 
 
 def _summary(exc: BaseException, limit: int = 160) -> str:

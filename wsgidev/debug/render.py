@@ -58,6 +58,15 @@ class PageContext:
     extra_styles: tuple[str, ...] = ()
 
 
+def _kept_note(context: PageContext) -> Markup:
+    if not context.page_url:
+        return Markup(
+            "This page is not kept: this multi-process server could not store it where its "
+            "other processes find it (the server's log says why)."
+        )
+    return render("kept_note.html", page_url=context.page_url, retained=context.retained)
+
+
 def _console_note(context: PageContext) -> str:
     if context.console_released:
         budget = DEFAULT_MAX_FRAME_BYTES // (1024 * 1024)
@@ -97,8 +106,7 @@ def render_page(tb: Traceback, context: PageContext) -> str:
         chain=_chain(tb.chain, "exc", context),
         request=render_request(request) if request else _EMPTY,
         plaintext=_plaintext(tb.plaintext, context.token),
-        page_url=context.page_url,
-        retained=context.retained,
+        kept_note=_kept_note(context),
         console_note=_console_note(context),
         secret=context.secret,
         evalex="true" if context.evalex else "false",
