@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import logging
 import re
+import threading
 import time
 import tracemalloc
 import weakref
@@ -666,6 +668,53 @@ def test_locals_that_are_slow_to_repr_keep_the_page_fast() -> None:
     assert "slow locals" in body and "1000000 items" in body  # the control: values are shown
     assert "never shown" not in body and "took longer" in body
     assert elapsed < 2.5, f"the page took {elapsed:.2f} s"  # generous: 3 x 3 s before
+
+
+def test_reprs_that_block_inside_c_cost_their_deadline_not_the_page() -> None:
+    """time.sleep and a lock the failing thread holds: no tracer can stop either."""
+    held = threading.Lock()
+
+    class Sleeping:
+        def __repr__(self) -> str:
+            time.sleep(3)
+            return "never " + "shown"
+
+    class Locking:
+        def __repr__(self) -> str:
+            with held:  # never released: inline, this would wait forever
+                return "never " + "shown"
+
+    def blocked(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        visible = ["shown", 42]  # noqa: F841 - the control
+        first, second, third, fourth = Sleeping(), Sleeping(), Sleeping(), Locking()  # noqa: F841
+        held.acquire()  # as if another thread of the app held it
+        raise ValueError("blocking locals")
+
+    app = DebuggedApplication(blocked, pin_logging=False)
+    started = time.monotonic()
+    page = call_app(app, "/", headers=ACCEPT_HTML)
+    elapsed = time.monotonic() - started
+    body = page.body.decode()
+    assert "blocking locals" in body and "[&#39;shown&#39;, 42]" in body
+    assert "never shown" not in body and body.count("took longer") >= 3
+    assert elapsed < 1.5, f"the page took {elapsed:.2f} s"  # 9 s and a hang before
+
+
+def test_a_repr_sees_the_requests_context_variables() -> None:
+    """Reprs run in a copy of the request's context, so Flask's ``request`` proxy resolves."""
+    current_user: contextvars.ContextVar[str] = contextvars.ContextVar("current_user")
+
+    class Proxy:
+        def __repr__(self) -> str:
+            return f"<Proxy of {current_user.get()}>"
+
+    def failing(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        current_user.set("ada")
+        proxy = Proxy()  # noqa: F841
+        raise ValueError("with a proxy")
+
+    page = call_app(DebuggedApplication(failing, pin_logging=False), "/", headers=ACCEPT_HTML)
+    assert "&lt;Proxy of ada&gt;" in page.body.decode()
 
 
 def test_secrets_inside_a_flask_config_are_masked_on_the_page_and_in_plaintext() -> None:

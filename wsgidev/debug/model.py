@@ -7,12 +7,12 @@ handed out separately (``Built.live_frames``) and only when the console needs th
 from __future__ import annotations
 
 import builtins
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import CodeType, FrameType, TracebackType
 from typing import Literal
 
+from ._deadline import Deadlines, TimedOut
 from ._python_text import cut_message, python_text
 from ._reprs import MASK, MAX_REPR_SECONDS, looks_secret, plain, safe_repr
 from ._request import RequestInfo
@@ -56,9 +56,9 @@ CONTEXT_SENTENCE = "During handling of the above exception, another exception oc
 SENTENCES: dict[Link, str] = {"cause": CAUSE_SENTENCE, "context": CONTEXT_SENTENCE}
 
 MAX_LOCALS = 40
-# CPU time (this thread's, so a busy machine does not cut a page short) the reprs of one
-# traceback may take before the rest are skipped.
-REPR_BUDGET_SECONDS = 0.25
+# Wall-clock time the reprs of one traceback's locals may take in all before the rest are
+# skipped (each one also stops after MAX_REPR_SECONDS), so a page renders in well under 1 s.
+REPR_BUDGET_SECONDS = 0.5
 # A cycle of up to this many frames that repeats at least MIN_REPEATS more times is collapsed.
 MAX_CYCLE = 8
 MIN_REPEATS = 3
@@ -194,7 +194,10 @@ def build_traceback(
     top = _skip(exc.__traceback__, skip)
     plaintext = python_text(exc, top)
     builder = _Builder(frame_ids, show_hidden_frames, keep_frames)
-    chain = builder.chain(exc, top, depth=0)
+    try:
+        chain = builder.chain(exc, top, depth=0)
+    finally:
+        builder.reprs.close()
     return Built(Traceback(chain, plaintext, request), builder.live)
 
 
@@ -212,7 +215,7 @@ class _Builder:
         self.show_hidden = show_hidden
         self.keep_frames = keep_frames
         self.live: dict[int, FrameType] = {}
-        self.deadline = time.thread_time() + REPR_BUDGET_SECONDS
+        self.reprs = Deadlines(REPR_BUDGET_SECONDS)
 
     def chain(
         self, exc: BaseException, top: TracebackType | None, depth: int
@@ -315,13 +318,26 @@ class _Builder:
         for name in names[:MAX_LOCALS]:
             if looks_secret(name):
                 values.append(Local(name, MASK, masked=True))
-            elif time.thread_time() > self.deadline:
+            elif self.reprs.spent:
                 values.append(Local(name, "<repr skipped: time budget spent>", failed=True))
             else:
-                left = self.deadline - time.thread_time()
-                text, failed = safe_repr(namespace[name], seconds=min(MAX_REPR_SECONDS, left))
+                text, failed = self.show(namespace[name])
                 values.append(Local(name, text, failed=failed))
         return tuple(values), max(0, len(names) - MAX_LOCALS)
+
+    def show(self, value: object) -> tuple[str, bool]:
+        """``safe_repr(value)``, within its own deadline and the traceback's budget even when
+        app code blocks (see _deadline.py); builtin scalars need no helper thread."""
+        if type(value) in _SCALARS:
+            return safe_repr(value)
+        try:
+            return self.reprs.call(lambda: safe_repr(value), MAX_REPR_SECONDS)
+        except TimedOut:
+            return f"<repr failed: took longer than {MAX_REPR_SECONDS:g} s>", True
+
+
+# Their repr is bounded C code that never calls back into the app.
+_SCALARS = frozenset({str, bytes, int, float, bool, type(None)})
 
 
 def _walk(tb: TracebackType | None) -> Iterator[TracebackType]:
