@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import shutil
-import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, RUNNING_ON, LiveServer
+from tests.conftest import ROOT, LiveServer, get, run_cli
 from wsgidev import cli
 from wsgidev._target import Target, TargetNotFound, load_app, parse_target
 
@@ -27,71 +23,6 @@ def make(text):
         return [body]
     return app
 """
-
-
-def cli_env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
-    # wsgidev itself must import; the project under test is found through the current directory.
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
-def run_cli(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run a ``python -m wsgidev`` command that is expected to end by itself."""
-    return subprocess.run(
-        [sys.executable, "-m", "wsgidev", *args],
-        cwd=cwd,
-        env=cli_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-@pytest.fixture
-def serve_cli() -> Iterator[Callable[..., LiveServer]]:
-    """Factory: start ``python -m wsgidev ARGS --port 0`` in ``cwd`` and wait for its URL."""
-    started: list[LiveServer] = []
-
-    def start(*args: str, cwd: Path, command: list[str] | None = None) -> LiveServer:
-        proc = subprocess.Popen(
-            [*(command or [sys.executable, "-m", "wsgidev"]), *args, "--port", "0"],
-            cwd=cwd,
-            env=cli_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        server = LiveServer(proc)
-        started.append(server)
-        name = f"live-server-{proc.pid}"
-        threading.Thread(target=server._pump, name=name, daemon=True).start()
-        server.url = server.wait_for(RUNNING_ON.pattern, timeout=20)["url"]
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-        if server.proc.stdout is not None:
-            server.proc.stdout.close()
-
-
-def get(
-    server: LiveServer,
-    path: str = "/",
-    method: str = "GET",
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        conn.close()
 
 
 @pytest.fixture

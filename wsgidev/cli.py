@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ._discover import discover_target, load_dotenv_files
 from ._target import TargetNotFound, load_app, parse_target
 
 # argparse's own status for a bad command line; a target that cannot be found is one too.
@@ -30,6 +31,10 @@ TARGET is one of:
   module                 looks for `app`, then `application`, then create_app()/make_app()
   path/to/app.py[:name]  a file; its folder (or its top package's parent) goes on sys.path
 The current directory is on sys.path, as with `python -m`.
+
+Without TARGET: $FLASK_APP, else Django's application for $DJANGO_SETTINGS_MODULE, else
+wsgi.py or app.py in the current folder, else the settings that manage.py names. .env and
+.flaskenv are loaded first when python-dotenv is installed (as Flask does).
 """
 
 _RUN_EPILOG = """\
@@ -98,7 +103,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     # Errors found after parsing (--static, --cert, ...) print the usage of `run`, not the top.
     run.set_defaults(run_parser=run)
-    run.add_argument("target", metavar="TARGET", help="the application to serve (see above)")
+    run.add_argument(
+        "target", metavar="TARGET", nargs="?", help="the application to serve (see above)"
+    )
     _add_address_arguments(run)
     _add_run_arguments(run)
     demo = commands.add_parser(
@@ -252,6 +259,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     _warn_about_ineffective_flags(args)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    load_dotenv_files(Path.cwd())
+    if args.target is None:
+        args.target = _discover_or_exit(args.run_parser)
     app = _load_for_reload(args.target) if args.reload else _load_or_exit(args.target)
     run_simple(
         args.host,
@@ -269,6 +279,19 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         ssl_context=ssl_context,
     )
     return 0
+
+
+def _discover_or_exit(parser: argparse.ArgumentParser) -> str:
+    """The TARGET found as Flask and Django users expect (see _discover.py), said once."""
+    from .serving import is_running_from_reloader
+
+    try:
+        found = discover_target(Path.cwd(), os.environ)
+    except TargetNotFound as exc:
+        parser.error(str(exc))
+    if not is_running_from_reloader():
+        print(f" * Serving {found.target} (from {found.why})", file=sys.stderr)
+    return found.target
 
 
 def _warn_about_ineffective_flags(args: argparse.Namespace) -> None:
