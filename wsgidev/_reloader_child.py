@@ -254,7 +254,9 @@ def _finish_in_flight(server: Any, restarting: bool) -> None:
 def serve_startup_error(exc: Exception, options: ReloaderOptions) -> None:
     """Show ``exc`` once in the terminal, then answer every request with it until a change."""
     ensure_handler()
-    exc.with_traceback(_without_bootstrap(exc.__traceback__))
+    exc.with_traceback(
+        _without_bootstrap(exc.__traceback__, keep_one=not isinstance(exc, SyntaxError))
+    )
     text = "".join(traceback.format_exception(exc)).rstrip()
     logger.error(" * The application failed to start; fix it and save to reload.\n%s", text)
     # The program's module left sys.modules with the failure: name its files explicitly.
@@ -360,12 +362,15 @@ def _plain_500(body: bytes) -> WSGIApplication:
     return show_it
 
 
-def _without_bootstrap(tb: TracebackType | None) -> TracebackType | None:
+def _without_bootstrap(tb: TracebackType | None, keep_one: bool = True) -> TracebackType | None:
     """Drop the leading frames that only led into the user's code: runpy, a console-script
     launcher and wsgidev's own (the CLI loading the app, this module), so the traceback starts
-    where Python would start it for the user's module. One frame is always kept."""
+    where Python would start it for the user's module. One frame is kept if ``keep_one``; a
+    SyntaxError needs none, its own lines name the file."""
     while (
-        tb is not None and tb.tb_next is not None and _is_bootstrap(tb.tb_frame.f_code.co_filename)
+        tb is not None
+        and (tb.tb_next is not None or not keep_one)
+        and _is_bootstrap(tb.tb_frame.f_code.co_filename)
     ):
         tb = tb.tb_next
     return tb

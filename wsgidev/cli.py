@@ -336,7 +336,7 @@ def _load_for_reload(text: str) -> Any:
         raise SystemExit(USAGE_ERROR) from None
     except Exception as exc:
         # Boundary: hand the user's error to the reloader with their frames first.
-        raise exc.with_traceback(_user_traceback(exc.__traceback__)) from None
+        raise exc.with_traceback(_user_traceback(exc)) from None
 
 
 def _served_by_the_child(environ: Any, start_response: Any) -> Any:
@@ -355,15 +355,18 @@ def _load_or_exit(text: str) -> Any:
     except Exception as exc:
         # Boundary: the user's module raised while importing or building the app; show where.
         print(f"Error: importing the application {text!r} raised:", file=sys.stderr)
-        traceback.print_exception(type(exc), exc, _user_traceback(exc.__traceback__))
+        traceback.print_exception(type(exc), exc, _user_traceback(exc))
         raise SystemExit(USAGE_ERROR) from None
 
 
-def _user_traceback(tb: Any) -> Any:
-    """Skip the frames of wsgidev and importlib that lead into the user's code."""
+def _user_traceback(exc: BaseException) -> Any:
+    """Skip the frames of wsgidev and importlib that lead into the user's code (all of them
+    for a SyntaxError, whose own lines name the file)."""
     here = Path(__file__).resolve().parent
     machinery = {here / "cli.py", here / "_target.py", Path(importlib.__file__).resolve()}
-    while tb is not None and tb.tb_next is not None:
+    keep_one = not isinstance(exc, SyntaxError)
+    tb = exc.__traceback__
+    while tb is not None and (tb.tb_next is not None or not keep_one):
         filename = tb.tb_frame.f_code.co_filename
         if not (filename.startswith("<frozen importlib") or Path(filename).resolve() in machinery):
             break

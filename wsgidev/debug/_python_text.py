@@ -9,6 +9,8 @@ import traceback
 from types import TracebackType
 from typing import Any
 
+from ._source import is_import_machinery
+
 # A message (or note) longer than this is cut, on the page, in the plaintext and in the log:
 # a 20 MB message would otherwise make an 80 MB page and a 20 MB terminal line.
 MAX_MESSAGE_CHARS = 10_000
@@ -70,7 +72,7 @@ def _memoize_stacks(summary: traceback.TracebackException) -> None:
         if id(item) in seen:
             continue
         seen.add(id(item))
-        stack = _MemoStack(item.stack)
+        stack = _MemoStack(f for f in item.stack if not is_import_machinery(f.filename))
         item.stack = stack
         pending.extend(e for e in (item.__cause__, item.__context__) if e is not None)
         pending.extend(getattr(item, "exceptions", None) or ())

@@ -143,6 +143,13 @@ LIBRARY_ROOTS = _library_roots()
 
 
 @lru_cache(maxsize=4096)
+def is_import_machinery(filename: str) -> bool:
+    """Frames of Python's import system (``<frozen importlib._bootstrap>``): they stand
+    between an import and the module that failed, and say nothing about the app. Python
+    leaves them out of an ``import`` statement's traceback; the debugger does everywhere."""
+    return filename.startswith("<frozen importlib")
+
+
 def is_library_file(filename: str) -> bool:
     """Whether frames from ``filename`` belong to Python, an installed package or wsgidev."""
     if filename.startswith("<"):

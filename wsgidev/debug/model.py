@@ -22,6 +22,7 @@ from ._source import (
     SourceLine,
     code_span,
     failing_columns,
+    is_import_machinery,
     is_library_file,
     source_excerpt,
 )
@@ -243,6 +244,8 @@ class _Builder:
         walked = [(t.tb_frame, t.tb_lineno or 0, t.tb_lasti) for t in _walk(tb)]
         hidden = 0
         if not self.show_hidden:
+            # Even when nothing else is left: a SyntaxError's own detail names the file.
+            walked = [w for w in walked if not is_import_machinery(w[0].f_code.co_filename)]
             visible = [(f, n, i) for f, n, i in walked if not _is_hidden(f)]
             if visible:  # a traceback made only of hidden frames would say nothing at all
                 hidden = len(walked) - len(visible)

@@ -6,6 +6,7 @@ trusted is Pygments' output in _highlight.py. Scripts and styles are separate fi
 
 from __future__ import annotations
 
+import linecache
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ _NEWLINE = Markup("\n")
 PLAINTEXT_INLINE_CHARS = 40_000
 PLAINTEXT_HEAD_LINES = 60
 PLAINTEXT_TAIL_LINES = 40
+# Lines of the file shown around a syntax error's line.
+SYNTAX_CONTEXT_BEFORE = 3
+SYNTAX_CONTEXT_AFTER = 2
 _EMPTY = Markup("")
 
 
@@ -101,7 +105,7 @@ def render_page(tb: Traceback, context: PageContext) -> str:
         message=exc.message,
         method=request.method if request else "",
         url=request.url if request else "",
-        where=_where(exc),
+        where=_where(exc, f"exc-{len(tb.chain) - 1}"),
         causes=_causes(tb.chain),
         chain=_chain(tb.chain, "exc", context),
         request=render_request(request) if request else _EMPTY,
@@ -122,8 +126,16 @@ def render_page(tb: Traceback, context: PageContext) -> str:
     )
 
 
-def _where(exc: ExceptionInfo) -> Markup:
-    """Where to look first: the innermost application frame, else the frame that raised."""
+def _where(exc: ExceptionInfo, anchor: str) -> Markup:
+    """Where to look first: the file Python could not compile, else the innermost
+    application frame, else the frame that raised."""
+    if exc.syntax is not None:
+        return render(
+            "where_syntax.html",
+            anchor=f"{anchor}-syntax",
+            file=display_path(exc.syntax.filename),
+            lineno=exc.syntax.lineno if exc.syntax.lineno is not None else "?",
+        )
     frames = exc.frames
     if not frames:
         return _EMPTY
@@ -193,7 +205,7 @@ def _exception(exc: ExceptionInfo, anchor: str, context: PageContext) -> Markup:
         anchor=anchor,
         type_name=exc.type_name,
         message=render("message.html", message=exc.message) if exc.message else _EMPTY,
-        syntax=_syntax(exc.syntax) if exc.syntax else _EMPTY,
+        syntax=_syntax(exc.syntax, f"{anchor}-syntax") if exc.syntax else _EMPTY,
         notes=_notes(exc.notes),
         frames=_entries(exc.entries, context),
         hidden=render(
@@ -212,25 +224,58 @@ def _notes(notes: tuple[str, ...]) -> Markup:
     return render("notes.html", items=Markup("").join(render("note.html", note=n) for n in notes))
 
 
-def _syntax(detail: SyntaxDetail) -> Markup:
+def _syntax(detail: SyntaxDetail, anchor: str) -> Markup:
+    """The line Python could not compile, its span marked and a caret under it, between a
+    few lines of the file around it (highlighted) when the file can be read."""
     text = detail.text
-    stripped = text.lstrip()
-    indent = len(text) - len(stripped)
     # offset and end_offset are 1-based columns into text; Python draws carets under that span.
-    start = max(0, (detail.offset or 1) - 1 - indent)
-    end = (detail.end_offset or 0) - 1 - indent
+    start = max(0, (detail.offset or 1) - 1)
+    end = (detail.end_offset or 0) - 1
     if end <= start:
         end = start + 1
-    start, end = min(start, len(stripped)), min(end, len(stripped))
+    start, end = min(start, len(text)), min(end, len(text))
+    lineno = detail.lineno
+    before, after = _syntax_context(detail.filename, lineno, text)
+    width = len(str((lineno or 0) + len(after)))
+    number = f"{lineno:>{width}} " if lineno is not None and (before or after) else ""
+
+    def numbered(first: int, lines: tuple[Markup, ...]) -> Markup:
+        rows = (
+            render("syntax_context.html", number=f"{first + i:>{width}} ", code=code)
+            for i, code in enumerate(lines)
+        )
+        return Markup("").join(row + _NEWLINE for row in rows)
+
     return render(
         "syntax_error.html",
+        anchor=anchor,
         filename=detail.filename,
-        lineno=detail.lineno if detail.lineno is not None else "?",
-        before=stripped[:start],
-        marked=stripped[start:end],
-        after=stripped[end:],
-        caret=" " * start + "^" * max(1, end - start),
+        lineno=lineno if lineno is not None else "?",
+        context_before=numbered((lineno or 0) - len(before), before),
+        number=number,
+        before=text[:start],
+        marked=text[start:end],
+        after=text[end:],
+        caret=" " * (len(number) + start) + "^" * max(1, end - start),
+        context_after=numbered((lineno or 0) + 1, after),
     )
+
+
+def _syntax_context(
+    filename: str, lineno: int | None, text: str
+) -> tuple[tuple[Markup, ...], tuple[Markup, ...]]:
+    """Highlighted lines before and after ``lineno`` of ``filename``, if the file on disk
+    still has ``text`` there (an edited file would show the wrong neighbours)."""
+    if lineno is None or lineno < 1 or not filename or filename.startswith("<"):
+        return (), ()
+    linecache.checkcache(filename)
+    lines = [line.rstrip("\r\n") for line in linecache.getlines(filename)]
+    if len(lines) < lineno or lines[lineno - 1].strip() != text.strip():
+        return (), ()
+    first = max(0, lineno - 1 - SYNTAX_CONTEXT_BEFORE)
+    last = min(len(lines), lineno + SYNTAX_CONTEXT_AFTER)
+    shown = highlight_lines(tuple(lines[first:last]))
+    return shown[: lineno - 1 - first], shown[lineno - first :]
 
 
 def _entries(entries: tuple[Entry, ...], context: PageContext) -> Markup:
