@@ -373,7 +373,21 @@ def _without_bootstrap(tb: TracebackType | None, keep_one: bool = True) -> Trace
         and _is_bootstrap(tb.tb_frame.f_code.co_filename)
     ):
         tb = tb.tb_next
+    if not keep_one:
+        # A SyntaxError reached through a framework's loader (``flask dev``): frames of
+        # installed packages that only lead to the broken file say nothing either.
+        rest = tb
+        while rest is not None and _is_loader(rest.tb_frame.f_code.co_filename):
+            rest = rest.tb_next
+        if rest is None:
+            return None
     return tb
+
+
+def _is_loader(filename: str) -> bool:
+    return _is_bootstrap(filename) or (
+        not filename.startswith("<") and is_library_path(os.path.realpath(filename))
+    )
 
 
 def _is_bootstrap(filename: str) -> bool:

@@ -1,0 +1,1 @@
+"""Integrations that only a framework loads: ``flask dev`` (``wsgidev.contrib.flask``)."""
