@@ -78,3 +78,28 @@ def let_errors_through(app: object) -> Framework | None:
     elif framework.name == "Bottle":
         framework.app.catchall = False
     return framework
+
+
+def follow_templates(app: object) -> tuple[str, ...]:
+    """Make edited templates show on the next request; return the folders the reloader must
+    watch for that (a change there restarts the app).
+
+    Flask (Jinja) rereads a template whose file changed once auto-reload is on, so nothing
+    needs watching. Django's template loaders cache what they read, so its template folders
+    (``TEMPLATES`` dirs and the apps' ``templates/``) are watched.
+    """
+    framework = find_framework(app)
+    if framework is None:
+        return ()
+    if framework.name == "Flask":
+        framework.app.config["TEMPLATES_AUTO_RELOAD"] = True
+        framework.app.jinja_env.auto_reload = True
+        return ()
+    if framework.name == "Django":
+        try:
+            autoreload = importlib.import_module("django.template.autoreload")
+            folders = autoreload.get_template_directories()
+        except Exception:  # an older Django, or settings that cannot list their templates
+            return ()
+        return tuple(sorted(str(folder) for folder in folders))
+    return ()

@@ -6,6 +6,7 @@ contexts in _tls; restarting on code changes in _reloader. This module re-export
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import socket
@@ -147,6 +148,11 @@ def run_simple(
             listener.close()
         return
 
+    templates: tuple[str, ...] = ()
+    if use_reloader:
+        from ._frameworks import follow_templates
+
+        templates = follow_templates(application)
     application = _wrap(application, use_debugger, use_evalex, static_files)
     if use_debugger:
         from .debug.security import prepare_for_serving
@@ -171,7 +177,10 @@ def run_simple(
             from ._reloader_child import serve_with_reloader
 
             # The supervisor passes the options it was given (and what it learnt) to the child.
-            serve_with_reloader(server, ReloaderOptions.from_json(os.environ[OPTIONS_ENV]))
+            options = ReloaderOptions.from_json(os.environ[OPTIONS_ENV])
+            if templates:  # the framework's template folders restart the app too
+                options = dataclasses.replace(options, extra_files=options.extra_files + templates)
+            serve_with_reloader(server, options)
         else:
             server.serve_forever()
     except KeyboardInterrupt:
