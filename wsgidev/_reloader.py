@@ -560,3 +560,9 @@ class Supervisor:
 def pass_through(values: Iterable[str] | None) -> tuple[str, ...]:
     """``extra_files``/``exclude_patterns`` as a tuple of str (``os.PathLike`` accepted)."""
     return tuple(os.fspath(v) for v in values or ())
+
+
+def served_by_the_child(environ: Any, start_response: Any) -> Any:
+    """The app a command hands run_simple in the reloader's supervisor, which never serves:
+    only its child imports and serves the real app."""
+    raise RuntimeError("the reloader's supervisor process does not serve requests")

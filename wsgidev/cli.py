@@ -320,7 +320,7 @@ def _load_for_reload(text: str) -> Any:
     An app that fails to import in the child is not the end: the exception reaches the
     reloader, which serves it as a 500 page and restarts once a file changes.
     """
-    from ._reloader import RUN_MAIN_ENV
+    from ._reloader import RUN_MAIN_ENV, served_by_the_child
 
     if os.environ.get(RUN_MAIN_ENV) != "true":
         try:
@@ -328,7 +328,7 @@ def _load_for_reload(text: str) -> Any:
         except TargetNotFound as exc:
             print(f"Error: could not load the application {text!r}: {exc}.", file=sys.stderr)
             raise SystemExit(USAGE_ERROR) from None
-        return _served_by_the_child
+        return served_by_the_child
     try:
         return load_app(parse_target(text))
     except TargetNotFound as exc:
@@ -337,11 +337,6 @@ def _load_for_reload(text: str) -> Any:
     except Exception as exc:
         # Boundary: hand the user's error to the reloader with their frames first.
         raise exc.with_traceback(_user_traceback(exc)) from None
-
-
-def _served_by_the_child(environ: Any, start_response: Any) -> Any:
-    """The supervisor's stand-in app: with --reload only the child process serves."""
-    raise RuntimeError("the reloader's supervisor process does not serve requests")
 
 
 def _load_or_exit(text: str) -> Any:

@@ -16,7 +16,7 @@ import click
 from flask.cli import ScriptInfo, SeparatedPathType, pass_script_info
 from flask.helpers import get_debug_flag
 
-from wsgidev._types import StartResponse, WSGIEnvironment
+from wsgidev._reloader import served_by_the_child
 from wsgidev.serving import is_running_from_reloader, run_simple
 
 
@@ -110,7 +110,7 @@ def dev_command(
     if use_reloader and not is_running_from_reloader():
         # The reloader's supervisor never serves: only its child imports the app, so an app
         # that does not import yet still gets a server that shows why.
-        app = _served_by_the_child
+        app = served_by_the_child
     else:
         try:
             app = info.load_app()
@@ -133,8 +133,3 @@ def dev_command(
         static_files=static,
         ssl_context=ssl_context,
     )
-
-
-def _served_by_the_child(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
-    """The supervisor's stand-in app: with the reloader only the child process serves."""
-    raise RuntimeError("the reloader's supervisor process does not serve requests")
