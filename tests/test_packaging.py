@@ -251,3 +251,20 @@ def test_wsgidev_demo_from_the_wheel(fresh_env: FreshEnv, tmp_path: Path) -> Non
             fetch_assets(session, page.url, assert_traceback_page(page))
     finally:
         server.stop()
+
+
+def test_an_app_that_has_not_failed_starts_without_the_error_page_machinery() -> None:
+    """The traceback model, its rendering and the console are imported on the first error."""
+    probe = (
+        "import sys\n"
+        "from wsgidev import DebuggedApplication\n"
+        "DebuggedApplication(lambda e, s: [], evalex=True, pin_logging=False)\n"
+        "lazy = ['wsgidev.debug.model', 'wsgidev.debug.render', 'wsgidev.debug.commands',\n"
+        "        'wsgidev.debug.console', 'pygments']\n"
+        "print(sorted(name for name in lazy if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -301,7 +301,7 @@ def test_if_rendering_fails_the_client_still_gets_the_traceback(
     def broken(*args: Any) -> str:
         raise RuntimeError("renderer broke")
 
-    monkeypatch.setattr("wsgidev.debug.render_page", broken)
+    monkeypatch.setattr("wsgidev.debug.render.render_page", broken)
     response = call_app(DebuggedApplication(crash), "/", headers=ACCEPT_HTML)
     assert response.code == 500
     assert response.header("Content-Type") == "text/plain; charset=utf-8"

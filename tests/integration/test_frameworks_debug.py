@@ -4,6 +4,7 @@ through to the debugger (as ``flask --debug run`` does), and ``--debug`` reloads
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import textwrap
 from collections.abc import Callable
@@ -119,3 +120,31 @@ def test_an_app_that_answers_its_own_500_gets_one_hint_naming_the_switch(
     assert "app.debug = True" in hints[0]
     app.debug = True  # the control: with the switch on, the debugger gets the error
     assert b"data-frame-id" in call_app(debugged, "/boom", headers=HTML).body
+
+
+def test_a_template_frame_shows_its_own_variables_first_and_folds_the_engine_globals(
+    tmp_path: Path,
+) -> None:
+    flask = pytest.importorskip("flask")
+    (tmp_path / "page.html").write_text(
+        '<p>{{ user.name }}</p>\n{{ items | sum(attribute="price") }}\n'
+    )
+    app = flask.Flask(__name__, template_folder=str(tmp_path))
+    app.debug = True
+
+    @app.route("/")
+    def index() -> str:
+        return flask.render_template("page.html", user={"name": "ada"}, items=[1, 2], cycler="mine")
+
+    page = call_app(DebuggedApplication(app, pin_logging=False), "/", headers=HTML)
+    html = page.body.decode()
+    start = html.index('title="' + str(tmp_path / "page.html") + '"')
+    frame = html[start : html.index("</article>", start)]
+    assert "top-level template code" in frame
+    own, _, folded = frame.partition('<details class="engine-globals">')
+    own_names = re.findall(r'<th scope="row">([^<]+)</th>', own)
+    folded_names = re.findall(r'<th scope="row">([^<]+)</th>', folded)
+    assert sorted(own_names) == ["cycler", "items", "user"]  # this "cycler" is the view's
+    assert {"range", "url_for", "config", "request", "session", "g"} <= set(folded_names)
+    assert "cycler" not in folded_names
+    assert re.search(r"<summary>\d+ globals of the template engine", folded)

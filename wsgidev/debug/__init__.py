@@ -17,24 +17,26 @@ import traceback as pytraceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from wsgidev._log import TERMINAL_CONTROLS, ensure_handler, logger, neutralise
 from wsgidev._resources import asset_dir
 from wsgidev._types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from . import commands
 from ._assets import AssetSet, not_found
 from ._editor import check_editor, editor_from_env
 from ._negotiate import choose_format
 from ._page_spool import PageSpool
 from ._request import describe_request, request_url
 from ._store import FrameHandle, Retained, TracebackStore
-from ._text import json_view, plaintext_view
-from .model import build_traceback
-from .render import PageContext, render_page
 from .security import DebuggerSecurity, get_pin_and_cookie_name, host_is_trusted
+
+if TYPE_CHECKING:
+    from .render import PageContext
+
+# The console (commands.py), the error model and its rendering are imported on first use:
+# an app that has not failed yet starts without them.
 
 __all__ = ["DebuggedApplication", "FrameHandle", "get_pin_and_cookie_name"]
 
@@ -147,6 +149,8 @@ class DebuggedApplication:
             if fields.get("__debugger__") == "yes":
                 return self._route(fields, environ)(environ, start_response)
         if self.evalex and environ.get("PATH_INFO") == self.console_path:
+            from . import commands
+
             return commands.console_page(self, environ)(environ, start_response)
         tracked = _TrackedStart(start_response, self._app_answered_5xx)
         try:
@@ -206,6 +210,8 @@ class DebuggedApplication:
         return [page.body]
 
     def _retain(self, exc: BaseException, environ: WSGIEnvironment) -> Retained:
+        from .model import build_traceback
+
         built = build_traceback(
             exc,
             frame_ids=self._frame_ids,
@@ -341,6 +347,9 @@ class DebuggedApplication:
         shared: bool = False,
     ) -> str:
         """``retained`` in ``form``; a ``shared`` copy (kept on disk) carries no secret."""
+        from ._text import json_view, plaintext_view
+        from .render import render_page
+
         if form == "html":
             context = self._page_context(
                 retained.token, nonce, page_url, environ, retained.released
@@ -372,6 +381,8 @@ class DebuggedApplication:
         styles: tuple[str, ...] = ()
         if console and "console.css" in self.assets.names:
             styles = (self.assets.url("console.css"),)
+        from .render import PageContext
+
         return PageContext(
             # Empty for a Host or client the console refuses: its script then shows why.
             secret=self.secret if self.security.may_see_secret(environ) else "",
@@ -408,6 +419,8 @@ class DebuggedApplication:
         method = environ.get("REQUEST_METHOD", "GET")
         if cmd is None and "tb" in fields and method in ("GET", "HEAD"):
             return self._retained_page(fields["tb"], fields.get("format"))
+        from . import commands
+
         return commands.dispatch_command(self, environ)
 
     def _retained_page(self, token: str, form: str | None) -> WSGIApplication:

@@ -14,11 +14,12 @@ import types
 from collections import OrderedDict
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsgidev._types import WSGIEnvironment
 
-from .model import Frame, Traceback
+if TYPE_CHECKING:
+    from .model import Frame, Traceback
 
 
 @dataclass(frozen=True, slots=True)

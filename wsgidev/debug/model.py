@@ -7,10 +7,11 @@ handed out separately (``Built.live_frames``) and only when the console needs th
 from __future__ import annotations
 
 import builtins
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import CodeType, FrameType, TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from ._deadline import Deadlines, TimedOut
 from ._python_text import cut_message, python_text
@@ -78,6 +79,8 @@ class Local:
     value: str
     masked: bool = False
     failed: bool = False
+    # A name the template engine or framework puts in every template (range, url_for, ...).
+    engine_global: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +220,8 @@ class _Builder:
         self.keep_frames = keep_frames
         self.live: dict[int, FrameType] = {}
         self.reprs = Deadlines(REPR_BUDGET_SECONDS)
+        self.walked_frames: list[FrameType] = []
+        self._jinja_globals: dict[str, Any] | None = None
 
     def chain(
         self, exc: BaseException, top: TracebackType | None, depth: int
@@ -242,6 +247,7 @@ class _Builder:
 
     def exception(self, exc: BaseException, tb: TracebackType | None, depth: int) -> ExceptionInfo:
         walked = [(t.tb_frame, t.tb_lineno or 0, t.tb_lasti) for t in _walk(tb)]
+        self.walked_frames.extend(f for f, _, _ in walked)
         hidden = 0
         if not self.show_hidden:
             # Even when nothing else is left: a SyntaxError's own detail names the file.
@@ -296,7 +302,7 @@ class _Builder:
             id=frame_id,
             filename=plain(code.co_filename),
             lineno=lineno,
-            function=plain(getattr(code, "co_qualname", code.co_name)),
+            function=plain(_function_name(code)),
             kind="library" if is_library_file(code.co_filename) else "app",
             source=source,
             columns=failing_columns(code, lasti, lineno, source),
@@ -317,16 +323,59 @@ class _Builder:
             and name != "__traceback_hide__"
             and not (at_module_level and name.startswith("__") and name.endswith("__"))
         ]
+        engine = self.engine_globals(frame, namespace)
+        # A template's own variables first; what the engine adds to every template after.
+        names.sort(key=lambda name: name in engine)
         values = []
         for name in names[:MAX_LOCALS]:
+            folded = name in engine
             if looks_secret(name):
-                values.append(Local(name, MASK, masked=True))
+                values.append(Local(name, MASK, masked=True, engine_global=folded))
             elif self.reprs.spent:
-                values.append(Local(name, "<repr skipped: time budget spent>", failed=True))
+                skipped = "<repr skipped: time budget spent>"
+                values.append(Local(name, skipped, failed=True, engine_global=folded))
             else:
                 text, failed = self.show(namespace[name])
-                values.append(Local(name, text, failed=failed))
+                values.append(Local(name, text, failed=failed, engine_global=folded))
         return tuple(values), max(0, len(names) - MAX_LOCALS)
+
+    def engine_globals(self, frame: FrameType, namespace: dict[str, Any]) -> frozenset[str]:
+        """In a Jinja template's frame, the names that are the engine's and the framework's
+        globals rather than the template's own context: Jinja's defaults, the environment's
+        globals (the same object, so a template variable of that name stays its own), and
+        Flask's request, session and g."""
+        if "__jinja_exception__" not in frame.f_globals:
+            return frozenset()
+        jinja = sys.modules.get("jinja2")
+        if jinja is None:
+            return frozenset()
+        defaults = getattr(getattr(jinja, "defaults", None), "DEFAULT_NAMESPACE", {})
+        found = set()
+        for name, value in {**defaults, **self.jinja_globals()}.items():
+            if name in namespace and namespace[name] is value:
+                found.add(name)
+        for name in _FLASK_CONTEXT:  # Flask's context processor adds these to every template
+            module = type(namespace.get(name)).__module__
+            if module.startswith(("flask.", "werkzeug.")):
+                found.add(name)
+        return frozenset(found)
+
+    def jinja_globals(self) -> dict[str, Any]:
+        """The globals of the Jinja environment that rendered the template (found as
+        ``self`` of ``Template.render`` in the traceback), once per traceback."""
+        if self._jinja_globals is None:
+            self._jinja_globals = {}
+            jinja = sys.modules["jinja2"]
+            for walked in self.walked_frames:
+                try:
+                    candidate = walked.f_locals.get("self")
+                    environment = getattr(candidate, "environment", candidate)
+                    if isinstance(environment, jinja.Environment):
+                        self._jinja_globals = dict(environment.globals)
+                        break
+                except Exception:  # an app object's attribute that raises: not an engine
+                    continue
+        return self._jinja_globals
 
     def show(self, value: object) -> tuple[str, bool]:
         """``safe_repr(value)``, within its own deadline and the traceback's budget even when
@@ -341,6 +390,16 @@ class _Builder:
 
 # Their repr is bounded C code that never calls back into the app.
 _SCALARS = frozenset({str, bytes, int, float, bool, type(None)})
+
+
+_FLASK_CONTEXT = ("request", "session", "g")
+
+
+def _function_name(code: CodeType) -> str:
+    """The qualified name, unless the code was renamed after compiling (Jinja names a
+    template's frame "top-level template code" or "block 'body'" through co_name only)."""
+    qualname: str = getattr(code, "co_qualname", code.co_name)
+    return qualname if qualname.rpartition(".")[2] == code.co_name else code.co_name
 
 
 def _walk(tb: TracebackType | None) -> Iterator[TracebackType]:

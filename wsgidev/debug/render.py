@@ -395,7 +395,35 @@ def _source(source: Source, filename: str, columns: tuple[int, int] | None) -> M
 
 
 def _locals(values: tuple[Local, ...], omitted: int) -> Markup:
-    rows = Markup("").join(
+    """The frame's locals; in a template, the engine's globals folded under one toggle."""
+    own = [v for v in values if not v.engine_global]
+    engine = [v for v in values if v.engine_global]
+    more = (
+        Markup('<p class="omitted">{}</p>').format(f"and {_plural(omitted, 'more name')}")
+        if omitted
+        else _EMPTY
+    )
+    folded = (
+        render(
+            "engine_globals.html",
+            count=len(engine),
+            names=", ".join(v.name for v in engine[:6]) + (", …" if len(engine) > 6 else ""),
+            rows=_local_rows(engine),
+        )
+        if engine
+        else _EMPTY
+    )
+    return render(
+        "locals.html",
+        count=len(values) + omitted,
+        rows=_local_rows(own),
+        omitted=more,
+        folded=folded,
+    )
+
+
+def _local_rows(values: list[Local]) -> Markup:
+    return Markup("").join(
         render(
             "local.html",
             css="masked" if v.masked else "failed" if v.failed else "",
@@ -404,12 +432,6 @@ def _locals(values: tuple[Local, ...], omitted: int) -> Markup:
         )
         for v in values
     )
-    more = (
-        Markup('<p class="omitted">{}</p>').format(f"and {_plural(omitted, 'more name')}")
-        if omitted
-        else _EMPTY
-    )
-    return render("locals.html", count=len(values) + omitted, rows=rows, omitted=more)
 
 
 def _group(exc: ExceptionInfo, anchor: str, context: PageContext) -> Markup:
