@@ -79,6 +79,7 @@ def test_flask_app_comes_first(tmp_path: Path) -> None:
 
 
 def test_then_django_settings(tmp_path: Path) -> None:
+    django_project(tmp_path)
     (tmp_path / "app.py").write_text(APP.format(name="app", text="app.py"))
     found = discover_target(tmp_path, {"DJANGO_SETTINGS_MODULE": "mysite.settings"})
     assert found.target == DJANGO_TARGET and "mysite.settings" in found.why
@@ -159,3 +160,30 @@ def test_run_without_target_and_nothing_to_find_exits_2(tmp_path: Path, no_frame
     result = run_cli("run", cwd=tmp_path)
     assert result.returncode == 2
     assert "none was found" in result.stderr and "Pass TARGET" in result.stderr
+
+
+def test_a_settings_module_that_does_not_exist_is_one_sentence(tmp_path: Path) -> None:
+    django_project(tmp_path)
+    with pytest.raises(TargetNotFound, match=r"'mysite\.settingz', which cannot be imported"):
+        discover_target(tmp_path, {"DJANGO_SETTINGS_MODULE": "mysite.settingz"})
+    (tmp_path / "manage.py").write_text(MANAGE.replace("mysite.settings", "nosite.settings"))
+    with pytest.raises(TargetNotFound, match=r"manage\.py names .*'nosite\.settings'"):
+        discover_target(tmp_path, {})
+
+
+def test_one_app_under_another_name_is_found_and_two_are_named(
+    serve_cli: Callable[..., LiveServer], tmp_path: Path, no_framework: None
+) -> None:
+    pytest.importorskip("flask")
+    (tmp_path / "app.py").write_text(
+        "from flask import Flask\nweb = Flask('web')\n\n@web.route('/')\ndef index():\n"
+        "    return 'the only app'\n"
+    )
+    assert get(serve_cli("run", cwd=tmp_path))[2] == b"the only app"
+    (tmp_path / "app.py").write_text(
+        "from flask import Flask\nweb = Flask('web')\nadmin = Flask('admin')\n"
+    )
+    result = run_cli("run", "--no-reload", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "found 2 applications (admin, web)" in result.stderr
+    assert "app:admin or app:web" in result.stderr and "Traceback" not in result.stderr

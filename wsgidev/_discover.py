@@ -11,7 +11,9 @@ string, so the reloader's child finds the same app the same way.
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import importlib.util
+import sys
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,27 +62,56 @@ def discover_target(folder: Path, environ: MutableMapping[str, str]) -> Found:
     flask_app = environ.get("FLASK_APP", "").strip()
     if flask_app:
         return Found(flask_app, "FLASK_APP")
-    if environ.get("DJANGO_SETTINGS_MODULE", "").strip():
-        return Found(DJANGO_TARGET, f"DJANGO_SETTINGS_MODULE={environ['DJANGO_SETTINGS_MODULE']}")
+    settings = environ.get("DJANGO_SETTINGS_MODULE", "").strip()
+    if settings:
+        _check_settings(settings, folder, "DJANGO_SETTINGS_MODULE")
+        return Found(DJANGO_TARGET, f"DJANGO_SETTINGS_MODULE={settings}")
     for name in MODULE_FILES:
         if (folder / name).is_file():
             return Found(name.removesuffix(".py"), name)
     manage = folder / "manage.py"
     if manage.is_file():
-        settings = settings_module_of(manage)
-        if settings is None:
+        named = settings_module_of(manage)
+        if named is None:
             raise TargetNotFound(
                 "found manage.py but no os.environ.setdefault('DJANGO_SETTINGS_MODULE', ...) in "
                 "it; set DJANGO_SETTINGS_MODULE, or pass TARGET (e.g. mysite.wsgi)"
             )
-        environ["DJANGO_SETTINGS_MODULE"] = settings
-        return Found(DJANGO_TARGET, f"manage.py, DJANGO_SETTINGS_MODULE={settings}")
+        _check_settings(named, folder, "manage.py")
+        environ["DJANGO_SETTINGS_MODULE"] = named
+        return Found(DJANGO_TARGET, f"manage.py, DJANGO_SETTINGS_MODULE={named}")
     raise TargetNotFound(
         "no TARGET was given and none was found: FLASK_APP and DJANGO_SETTINGS_MODULE are not "
         f"set, and {folder} has no wsgi.py, app.py or manage.py. Pass TARGET, e.g. "
         "`wsgidev run myapp:app`, `wsgidev run path/to/app.py` or `wsgidev run mysite.wsgi`, "
         "or set FLASK_APP"
     )
+
+
+def _check_settings(settings: str, folder: Path, source: str) -> None:
+    """A settings module that cannot be found is a typo worth one sentence, not a traceback."""
+    if not _module_exists(settings, [str(folder), *sys.path]):
+        raise TargetNotFound(
+            f"{source} names the Django settings module {settings!r}, which cannot be "
+            f"imported from {folder}; fix the name, or run from the folder that holds it"
+        )
+
+
+def _module_exists(dotted: str, path: list[str]) -> bool:
+    """Whether ``dotted`` would import, found by its files alone (no package code runs)."""
+    parts = dotted.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return False
+    search: list[str] | None = path
+    for part in parts:
+        if not search:
+            return False
+        spec = importlib.machinery.PathFinder.find_spec(part, search)
+        if spec is None:
+            return False
+        locations = spec.submodule_search_locations
+        search = list(locations) if locations is not None else None
+    return True
 
 
 def settings_module_of(manage: Path) -> str | None:

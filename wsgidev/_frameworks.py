@@ -33,7 +33,7 @@ def find_framework(app: object) -> Framework | None:
         if current is None or id(current) in seen:
             return None
         seen.add(id(current))
-        framework = _recognise(current)
+        framework = recognise(current)
         if framework is not None:
             return framework
         current = next(
@@ -47,7 +47,8 @@ def find_framework(app: object) -> Framework | None:
     return None
 
 
-def _recognise(obj: object) -> Framework | None:
+def recognise(obj: object) -> Framework | None:
+    """The framework ``obj`` itself is an application of (no looking through middleware)."""
     flask = sys.modules.get("flask")
     if flask is not None and isinstance(obj, getattr(flask, "Flask", ())):
         return Framework("Flask", obj, "app.debug = True (FLASK_DEBUG=1), as flask --debug does")

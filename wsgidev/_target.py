@@ -146,10 +146,31 @@ def _find_default(module: ModuleType) -> tuple[str, Any]:
         factory = getattr(module, name, None)
         if callable(factory):
             return f"{name}()", factory()
+    apps = _framework_apps(module)
+    if len(apps) == 1:  # as Flask does: one app object under another name is the one
+        return apps[0], getattr(module, apps[0])
     tried = ", ".join(DEFAULT_NAMES) + ", " + ", ".join(f"{n}()" for n in DEFAULT_FACTORIES)
+    if apps:
+        choices = " or ".join(f"{module.__name__}:{name}" for name in apps)
+        raise TargetNotFound(
+            f"imported {_describe_module(module)} and found {len(apps)} applications "
+            f"({', '.join(apps)}) but none of the names it looks for by default ({tried}); "
+            f"say which one: {choices}"
+        )
     raise TargetNotFound(
         f"imported {_describe_module(module)} but found none of the names it looks for by "
         f"default ({tried}); {_name_hint(module)}"
+    )
+
+
+def _framework_apps(module: ModuleType) -> list[str]:
+    """Names in ``module`` bound to a Flask, Django or Bottle application object."""
+    from ._frameworks import recognise
+
+    return sorted(
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and recognise(value) is not None
     )
 
 
