@@ -56,3 +56,7 @@ def ensure_handler() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
+
+
+# A shortage (descriptors, processes) is logged at most this often, not once per connection.
+SHORTAGE_LOG_INTERVAL = 10.0

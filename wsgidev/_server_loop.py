@@ -22,7 +22,7 @@ from ._http import ClientDisconnected, HTTPError, RequestHead, read_head
 from ._http_io import send_all
 from ._http_response import error_response
 from ._http_spool import BodyReceiver, SpooledBody
-from ._log import logger
+from ._log import SHORTAGE_LOG_INTERVAL, logger
 from ._server_poll import EpollPoller, SelectorPoller
 from ._server_runners import Outcome, Runner
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 State = Literal["handshake", "read", "body", "busy", "linger"]
 RECV_SIZE = 64 * 1024
+# Out of file descriptors: how long the listener rests before the loop tries to accept again.
+ACCEPT_BACKOFF = 0.1
 # Request bodies up to this size are received by the loop (into the connection buffer) before
 # the request is dispatched, in every mode; with ``read_body_ahead`` (the base server) every body
 # is, larger ones into a spool.
@@ -111,6 +113,9 @@ class ConnectionLoop:
     _stop_requested: bool
     _interrupted: bool
     _accepting: bool
+    # While out of descriptors: when to poll the listener again (0: polling it now).
+    _accept_resume: float = 0.0
+    _accept_warned_at: float = -SHORTAGE_LOG_INTERVAL
     _next_sweep: float
     _loop_running: bool
     _closed: bool
@@ -131,6 +136,14 @@ class ConnectionLoop:
                 timeout = None
                 if conns:
                     timeout = self._next_sweep - time.monotonic()
+                if self._accept_resume:
+                    left = self._accept_resume - time.monotonic()
+                    if left <= 0:
+                        self._accept_resume = 0.0
+                        if self._accepting:
+                            poller.add_fixed(listen_fd)
+                    else:
+                        timeout = left if timeout is None else min(timeout, left)
                 for fd in poller.wait(timeout):
                     if self._stop_requested or self._interrupted:
                         break  # an inline request just saw Ctrl+C: serve nothing new
@@ -189,10 +202,23 @@ class ConnectionLoop:
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    logger.warning(" * Cannot accept a connection: %s", exc.strerror)
-                    time.sleep(0.05)  # out of descriptors: avoid a busy loop until some close
+                    self._pause_accepting(exc, now)
                 return
             self._open(sock, address, now)
+
+    def _pause_accepting(self, exc: OSError, now: float) -> None:
+        """Out of descriptors: stop polling the listener for a moment (the loop keeps serving
+        the connections it has, and their closing frees descriptors), then try again. The
+        waiting clients stay in the kernel's backlog. Said at most every SHORTAGE_LOG_INTERVAL."""
+        if now - self._accept_warned_at >= SHORTAGE_LOG_INTERVAL:
+            self._accept_warned_at = now
+            logger.warning(
+                " * Cannot accept connections (%s, %d open); new ones wait until some close",
+                exc.strerror or exc,
+                len(self._conns),
+            )
+        self._poller.forget(self.socket.fileno())
+        self._accept_resume = now + ACCEPT_BACKOFF
 
     def _open(self, sock: Socket, address: Any, now: float) -> None:
         sock.setblocking(False)
@@ -390,6 +416,11 @@ class ConnectionLoop:
             conn.sock.send(self._error_response(error))
         self._drop_body(conn)
         self._linger(conn)
+
+    def refuse(self, conn: Connection, error: HTTPError, head: RequestHead) -> None:
+        """Answer ``error`` to the request ``head`` on ``conn`` and close it (loop thread only:
+        a runner that cannot take a request it was given)."""
+        self._reject(conn, error, head.request_line)
 
     def _drop_body(self, conn: Connection) -> None:
         conn.head = None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from ._http import ClientDisconnected, HTTPError, RequestHead
 from ._http_io import recv_some, wait_ready
-from ._log import logger
+from ._log import SHORTAGE_LOG_INTERVAL, logger
 
 if TYPE_CHECKING:
     from ._server import BaseWSGIServer, Connection
@@ -169,6 +169,7 @@ class ForkRunner:
         self._children: dict[int, _Child] = {}
         self._waiting: deque[tuple[Connection, RequestHead]] = deque()
         self._warned = False
+        self._short_logged_at = -SHORTAGE_LOG_INTERVAL  # when a shortage was last logged
 
     def submit(self, conn: Connection, head: RequestHead) -> None:
         if len(self._children) >= self._max:
@@ -179,13 +180,23 @@ class ForkRunner:
                 )
             self._waiting.append((conn, head))
             return
-        read_fd, write_fd = os.pipe()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns when a process with threads (the reloader's watcher, the app's
-            # own) forks. The child only serves this request and leaves with os._exit; logging
-            # re-creates its locks after fork, so the warning would only be noise per request.
-            warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork")
-            pid = os.fork()
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError as exc:  # out of descriptors: this request fails, the server goes on
+            self._cannot_serve(conn, head, exc)
+            return
+        try:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns when a process with threads (the reloader's watcher, the
+                # app's own) forks. The child only serves this request and leaves with
+                # os._exit; logging re-creates its locks after fork, so the warning is noise.
+                warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork")
+                pid = os.fork()
+        except OSError as exc:  # out of processes or memory: the same
+            os.close(read_fd)
+            os.close(write_fd)
+            self._cannot_serve(conn, head, exc)
+            return
         if pid == 0:  # pragma: no cover - runs in the child; covered through its effects
             os.close(read_fd)
             self._child(conn, head, write_fd)
@@ -193,6 +204,18 @@ class ForkRunner:
         os.set_blocking(read_fd, False)
         self._children[read_fd] = _Child(pid, conn)
         self._server.watch_fd(read_fd, self._on_pipe)
+
+    def _cannot_serve(self, conn: Connection, head: RequestHead, exc: OSError) -> None:
+        """Answer 503 to the one request no process could be started for; say so at most
+        every SHORTAGE_LOG_INTERVAL, not once per request."""
+        now = time.monotonic()
+        if now - self._short_logged_at >= SHORTAGE_LOG_INTERVAL:
+            self._short_logged_at = now
+            logger.warning(
+                " * Cannot start a worker process (%s); answering 503 until resources free up",
+                exc.strerror or exc,
+            )
+        self._server.refuse(conn, HTTPError(503, "the server is out of resources"), head)
 
     def _child(
         self, conn: Connection, head: RequestHead, write_fd: int
