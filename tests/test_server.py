@@ -254,7 +254,7 @@ def test_a_head_that_never_completes_gets_408() -> None:
 
 def test_a_request_sent_one_byte_at_a_time_is_served() -> None:
     with running(environ_app) as server, Client.connect(server) as client:
-        for byte in b"GET /slowly?x=1 HTTP/1.1\r\nHost: x\r\nX-Long: a\r\n b\r\n\r\n":
+        for byte in b"GET /slowly?x=1 HTTP/1.1\r\nHost: x\r\nX-Long: a b\r\n\r\n":
             client.send(bytes([byte]))
         body = json.loads(client.reply().body)
         assert (body["PATH_INFO"], body["QUERY_STRING"], body["HTTP_X_LONG"]) == (

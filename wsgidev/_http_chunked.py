@@ -73,8 +73,13 @@ class ChunkDecoder:
             return False
         line = bytes(buffer[:end])
         del buffer[: end + 1]
-        if line.endswith(b"\r"):
-            line = line[:-1]
+        # Every framing line ends with CRLF and holds no other CR (RFC 9112 7.1): a bare LF or
+        # CR is read as a line end by some parsers and not by others.
+        if not line.endswith(b"\r"):
+            raise HTTPError(400, "chunk framing line not ended by CRLF")
+        line = line[:-1]
+        if b"\r" in line:
+            raise HTTPError(400, "bare CR in a chunk framing line")
         if len(line) > limit:
             raise HTTPError(400, "chunk framing line too long")
         if self._state == "crlf":
@@ -92,7 +97,9 @@ class ChunkDecoder:
         return True
 
     def _start_chunk(self, line: bytes) -> None:
-        size = line.split(b";", 1)[0].rstrip(b" \t")  # "size[BWS;ext]"; extensions ignored
+        # "size[;ext]": extensions are ignored; whitespace around the size is refused, as
+        # gunicorn and h11 refuse it before an extension.
+        size = line.split(b";", 1)[0]
         if not _CHUNK_SIZE.fullmatch(size):
             raise HTTPError(400, "malformed chunk size")
         self._chunk_left = int(size, 16)
