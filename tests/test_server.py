@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import socket
 import threading
 import time
@@ -347,36 +348,101 @@ def test_bad_chunk_framing_gets_400_and_the_server_keeps_serving(
             assert client.get("/?none").status == 200
 
 
-def test_expect_100_continue_is_sent_only_when_the_app_reads() -> None:
-    with running(echo_app) as server:
+@pytest.mark.parametrize("mode", MODES)
+def test_expect_100_continue_is_answered_by_the_server_before_the_app_sees_the_request(
+    mode: str,
+) -> None:
+    with running(echo_app, mode, body_timeout=0.5, max_body_size=1000) as server:
         with Client.connect(server) as client:
             client.send(
                 b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
             )
-            interim = client.reply()
-            assert interim.status == 100
+            assert client.reply().status == 100
             client.send(b"body")
             assert client.reply().body == b"body"
+        # A body the server would refuse is refused from the head: no 100, so none is sent.
         with Client.connect(server) as client:
             client.send(
-                b"POST /?none HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n"
             )
             reply = client.reply()
-            assert (reply.status, reply.body) == (200, b"unread")
-            # The client never sent the body, so the connection cannot carry another request.
-            assert reply.header("Connection") == "close"
-            assert client.is_closed()
+            assert reply.status == 413 and client.is_closed()
+        # A client that never sends the body it announced holds nobody: others are served,
+        # and it gets 408 once the body is overdue.
+        with Client.connect(server) as stalled, Client.connect(server) as other:
+            stalled.send(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+            )
+            assert stalled.reply().status == 100
+            assert other.get("/?none").status == 200
+            assert stalled.reply().status == 408
 
 
-def test_a_large_unread_body_closes_the_connection() -> None:
-    # Threaded mode streams the body to the app; what it leaves unread is too much to drain.
-    with running(echo_app, "threaded") as server, Client.connect(server) as client:
+STALLED_UPLOADS = [
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n100\r\nxx",
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 300_000,
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stalled_uploads_hold_no_worker(mode: str) -> None:
+    """Uploads that stop halfway wait in the loop, not in a worker: with every worker slot
+    covered twice over by stalled clients, a plain request is still answered at once."""
+    with running(echo_app, mode, max_threads=4) as server:
+        stalled = [Client.connect(server) for _ in range(8) for _ in STALLED_UPLOADS]
+        try:
+            for index, client in enumerate(stalled):
+                client.send(STALLED_UPLOADS[index % len(STALLED_UPLOADS)])
+            with Client.connect(server, timeout=3) as other:
+                assert other.get("/?none").status == 200  # 30 s (body_timeout) before
+        finally:
+            for client in stalled:
+                client.sock.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_request_on_a_kept_connection_reads_its_own_body(mode: str) -> None:
+    """A body received ahead is the request's alone: the next request on the connection (in a
+    forked child too) never sees the previous one's."""
+    big = os.urandom(400_000)  # over the read-ahead size: received through the spool
+    with running(echo_app, mode) as server, Client.connect(server, timeout=20) as client:
+        for body in (big, b"small", big[:1000], b"last"):
+            client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+            client.send(body)
+            assert client.reply().body == body
+
+
+def test_a_trickled_upload_gets_408_at_the_overall_body_deadline() -> None:
+    """A byte now and then resets the pause timeout, never the deadline for the whole body."""
+    options = {"body_timeout": 5.0, "body_total_timeout": 1.0}
+    with running(echo_app, "threaded", **options) as server, Client.connect(server) as client:
+        client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        started = time.monotonic()
+        answered = None
+        while time.monotonic() - started < 4 and answered is None:
+            try:
+                client.send(b"x")
+            except OSError:  # the server answered and closed
+                break
+            ready, _, _ = select.select([client.sock], [], [], 0.2)
+            if ready:
+                answered = client.reply().status
+        if answered is None:
+            answered = client.reply().status
+        assert answered == 408
+        assert time.monotonic() - started < 3
+
+
+def test_a_large_body_the_app_leaves_unread_keeps_the_connection() -> None:
+    # The body was received whole before the app ran, so nothing is left on the connection.
+    with running(echo_app, "threaded") as server, Client.connect(server, timeout=20) as client:
         client.send(
-            b"POST /?none HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 1000
+            b"POST /?none HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n" + b"x" * 3_000_000
         )
         reply = client.reply()
-        assert reply.body == b"unread"
-        assert reply.header("Connection") == "close"
+        assert reply.body == b"unread" and reply.header("Connection") != "close"
+        assert client.get("/?none").status == 200
 
 
 # -- responses -------------------------------------------------------------------------------

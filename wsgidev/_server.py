@@ -52,9 +52,13 @@ class BaseWSGIServer(ConnectionLoop):
     keep_alive_timeout = 30.0
     request_head_timeout = 10.0
     tls_handshake_timeout = 10.0
-    body_timeout = 30.0
-    # The app runs in the loop's thread, so the loop receives every request body whole before
-    # calling it (except with ``Expect: 100-continue``): a stalled upload blocks no one.
+    body_timeout = 30.0  # between two pieces of a request body
+    body_total_timeout = 300.0  # for a whole request body (408 after it)
+    # The loop receives every request body whole (in memory, then in a temporary file) before
+    # a worker or the inline runner sees the request, in every mode: a client that stalls
+    # mid-upload holds no worker. ``Expect: 100-continue`` gets its 100 from the loop once the
+    # head passed its checks (a body over max_body_size gets 413 and no 100). False lets the
+    # app stream the body from the connection instead, as it arrives.
     read_body_ahead = True
     # A body received ahead larger than this gets 413 (None: no limit).
     max_body_size: int | None = 1024 * 1024 * 1024
@@ -328,7 +332,6 @@ class ThreadedWSGIServer(BaseWSGIServer):
 
     multithread = True
     max_threads = 64
-    read_body_ahead = False  # a worker thread reads the body as the app asks, streaming
 
     def _make_runner(self) -> Runner:
         return ThreadRunner(self, self.max_threads)
@@ -338,7 +341,6 @@ class ForkingWSGIServer(BaseWSGIServer):
     """Runs each request in a forked child; at most ``processes`` at once."""
 
     multiprocess = True
-    read_body_ahead = False  # the child reads the body as the app asks, streaming
 
     def __init__(
         self,

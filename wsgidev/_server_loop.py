@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 State = Literal["handshake", "read", "body", "busy", "linger"]
 RECV_SIZE = 64 * 1024
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # Out of file descriptors: how long the listener rests before the loop tries to accept again.
 ACCEPT_BACKOFF = 0.1
 # Request bodies up to this size are received by the loop (into the connection buffer) before
@@ -46,6 +47,7 @@ class Connection:
 
     __slots__ = (
         "address",
+        "body_ends",
         "buffer",
         "deadline",
         "fd",
@@ -75,6 +77,7 @@ class Connection:
         self.buffer = bytearray()
         self.scan = 0
         self.deadline = deadline
+        self.body_ends = 0.0  # while a body arrives: when it must have arrived whole
         self.state: State = "read"
         self.head: RequestHead | None = None  # parsed while its body is still arriving
         self.receiver: BodyReceiver | None = None  # spools a body arriving ahead of the app
@@ -98,6 +101,7 @@ class ConnectionLoop:
     request_head_timeout: float
     tls_handshake_timeout: float
     body_timeout: float
+    body_total_timeout: float
     read_body_ahead: bool
     max_body_size: int | None
     body_memory_limit: int
@@ -333,12 +337,15 @@ class ConnectionLoop:
         ahead = self.read_body_ahead
         limit = self.max_body_size
         if ahead and limit is not None and length is not None and length > limit:
+            # Refused from the head: a client that sent Expect: 100-continue never sends it.
             too_large = HTTPError(413, f"request body larger than {limit} bytes")
             self._reject(conn, too_large, head.request_line)
             return
-        if head.expect_continue:
+        if head.expect_continue and not ahead:
             # The client waits for 100 Continue, which goes out when the app first reads.
             self.dispatch(conn, head)
+            return
+        if head.expect_continue and not buffer and not self._send_continue(conn):
             return
         if length is not None and len(buffer) >= length:
             self.dispatch(conn, head)
@@ -351,15 +358,31 @@ class ConnectionLoop:
         if not ahead:
             self.dispatch(conn, head)  # the app streams the body from the connection
             return
-        # The base server: any body is received whole between other clients' requests.
+        # Any body is received whole here, between other clients' requests, so a client that
+        # stalls mid-upload holds no worker (nor, in the base server, anyone else).
         conn.receiver = BodyReceiver(length, head.chunked, limit, self.body_memory_limit)
         self._await_body(conn, head)
         self._take_body(conn)
 
+    def _send_continue(self, conn: Connection) -> bool:
+        """Tell a client waiting with ``Expect: 100-continue`` to send its body: the head has
+        passed every check the loop makes (framing, size), so the body will be received here,
+        and the app gets the request once it is whole. False if the connection failed."""
+        try:
+            sent = conn.sock.send(CONTINUE)
+        except (OSError, ValueError):
+            sent = 0
+        if sent != len(CONTINUE):  # 25 bytes into an empty send buffer: only a dead peer fails
+            self.close_connection(conn)
+            return False
+        return True
+
     def _await_body(self, conn: Connection, head: RequestHead) -> None:
         conn.head = head
         conn.state = "body"
-        conn.deadline = time.monotonic() + self.body_timeout
+        now = time.monotonic()
+        conn.body_ends = now + self.body_total_timeout
+        conn.deadline = min(now + self.body_timeout, conn.body_ends)
         self._watch(conn)
 
     def _read_body(self, conn: Connection) -> None:
@@ -367,7 +390,8 @@ class ConnectionLoop:
         if data is None:
             return
         conn.buffer += data
-        conn.deadline = time.monotonic() + self.body_timeout  # a timeout between bytes
+        # A timeout between bytes, within the body's overall deadline.
+        conn.deadline = min(time.monotonic() + self.body_timeout, conn.body_ends)
         self._take_body(conn)
 
     def _take_body(self, conn: Connection) -> None:

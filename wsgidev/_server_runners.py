@@ -201,6 +201,11 @@ class ForkRunner:
             os.close(read_fd)
             self._child(conn, head, write_fd)
         os.close(write_fd)
+        if conn.received is not None:
+            # The child has its own copy of the received body; the parent's must not be
+            # mistaken for the next request's body on this connection.
+            conn.received.release()
+            conn.received = None
         os.set_blocking(read_fd, False)
         self._children[read_fd] = _Child(pid, conn)
         self._server.watch_fd(read_fd, self._on_pipe)
