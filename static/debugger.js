@@ -49,13 +49,19 @@
   }
 
   async function copyText(button) {
-    const source = document.getElementById(button.dataset.copy || "plaintext-text");
+    const label = button.dataset.label || "Copy";
+    // Without a clipboard, the text shown on the page is selected instead; a fetched form
+    // (Markdown) has no such text, so it opens in a tab for the developer to copy.
+    const source = button.dataset.label ? null : document.getElementById(button.dataset.copy || "plaintext-text");
     let done = false;
     try {
       await navigator.clipboard.writeText(await textToCopy(button));
       done = true;
     } catch (err) {
-      if (!source) return;
+      if (!source) {
+        if (button.dataset.copyUrl) window.open(button.dataset.copyUrl, "_blank", "noopener");
+        return;
+      }
       // No clipboard API (insecure origin or denied): select the text and copy the old way.
       const range = document.createRange();
       range.selectNodeContents(source);
@@ -67,7 +73,7 @@
     button.textContent = done ? "Copied" : "Press Ctrl+C";
     button.classList.toggle("copied", done);
     window.setTimeout(function () {
-      button.textContent = "Copy";
+      button.textContent = label;
       button.classList.remove("copied");
     }, 1600);
   }

@@ -323,8 +323,9 @@ def startup_error_app(exc: BaseException, text: str, options: ReloaderOptions) -
     if options.use_debugger:
         from .debug import DebuggedApplication
 
-        debugger = DebuggedApplication(raise_it, evalex=options.use_evalex)
+        debugger = DebuggedApplication(raise_it, evalex=options.use_evalex, mcp=True)
         debugger.mark_logged(exc)  # serve_startup_error printed it: requests log one line
+        debugger.startup_error = text  # what MCP's server_status reports
         return debugger
 
     body = (

@@ -207,7 +207,8 @@ def _wrap(
 
         # A framework that answers its own 500 page would hide every error from the debugger.
         let_errors_through(application)
-        application = DebuggedApplication(application, evalex=use_evalex)
+        # Served by wsgidev's own server: coding agents may read the errors (read-only).
+        application = DebuggedApplication(application, evalex=use_evalex, mcp=True)
     return application
 
 

@@ -96,7 +96,8 @@ def test_without_javascript_everything_is_shown_expanded(
     assert page.locator("details.library-frames .frame").first.is_visible()
     assert page.locator("details.locals table").first.is_visible()
     assert page.locator(".line.extra").first.is_visible()
-    assert page.locator("button.copy").is_hidden()  # needs the script, so it stays out of the way
+    # The copy buttons need the script, so they stay out of the way.
+    assert page.locator("button.copy").evaluate_all("els => els.every(e => e.hidden)")
     browser_page.screenshot("traceback-page-no-js.png")
 
 
@@ -106,14 +107,35 @@ def test_the_copy_button_copies_pythons_traceback(
     page: Any = browser_page.page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     page.goto(server.url + "/boom")
-    button = page.locator("button.copy")
+    button = page.locator("button.copy[data-copy]")
     button.click()
     # A function, not an expression string: polling a string needs eval, which the CSP forbids.
-    page.wait_for_function("() => document.querySelector('button.copy').textContent === 'Copied'")
+    page.wait_for_function(
+        "() => document.querySelector('button.copy[data-copy]').textContent === 'Copied'"
+    )
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == page.locator("#plaintext-text").text_content()
     assert copied.startswith("Traceback (most recent call last):")
     assert copied.rstrip().endswith("RuntimeError: could not read the <payload>")
+    assert real_problems(browser_page) == []
+
+
+def test_copy_as_markdown_copies_the_traceback_for_an_agent(
+    server: LiveServer, browser_page: WatchedPage
+) -> None:
+    page: Any = browser_page.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.goto(server.url + "/boom")
+    page.get_by_role("button", name="Copy as Markdown").click()
+    page.wait_for_function(
+        "() => document.querySelector('button.copy[data-label]').textContent === 'Copied'"
+    )
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("# `RuntimeError`")
+    assert "```python" in copied and "could not read the <payload>" in copied
+    page.wait_for_function(
+        "() => document.querySelector('button.copy[data-label]').textContent === 'Copy as Markdown'"
+    )
     assert real_problems(browser_page) == []
 
 
@@ -129,7 +151,7 @@ def test_the_plaintext_traceback_is_shown_whole_not_in_a_scroll_box(
     assert heights[0] <= heights[1] + 1, heights
     last_line = box.inner_text().rstrip().splitlines()[-1]
     assert last_line.endswith(("could not read the <payload>", "maximum recursion depth exceeded"))
-    assert page.locator("#plaintext button.copy").is_visible()
+    assert page.locator("#plaintext button.copy").first.is_visible()
     box.scroll_into_view_if_needed()
     assert real_problems(browser_page) == []
     browser_page.screenshot(f"traceback-plaintext{path.replace('/', '-')}.png")
@@ -143,7 +165,7 @@ def test_a_huge_traceback_is_excerpted_but_copied_whole(
     response = page.goto(server.url + "/recursion")
     assert len(response.body()) < 100_000
     assert page.locator(".repeat").first.inner_text().startswith("The 2 frames above repeat")
-    page.locator("button.copy").click()
+    page.locator("button.copy").first.click()
     # A function, not an expression string: polling a string needs eval, which the CSP forbids.
     page.wait_for_function("() => document.querySelector('button.copy').textContent === 'Copied'")
     copied = page.evaluate("navigator.clipboard.readText()")

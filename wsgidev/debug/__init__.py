@@ -43,12 +43,13 @@ __all__ = ["DebuggedApplication", "FrameHandle", "get_pin_and_cookie_name"]
 TRACEBACK_HEADER = "X-Wsgidev-Traceback"
 # A Host header fit to be echoed in a URL and a response header: name or [IPv6], optional port.
 _HOST = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
-_FORMS = frozenset({"html", "text", "json", "python"})
+_FORMS = frozenset({"html", "text", "json", "python", "markdown"})
 _TEXT_TYPES = {
     "python": "text/plain; charset=utf-8",
     "text": "text/plain; charset=utf-8",
     "json": "application/json",
     "html": "text/html; charset=utf-8",
+    "markdown": "text/markdown; charset=utf-8",
 }
 
 
@@ -76,6 +77,7 @@ class DebuggedApplication:
         max_tracebacks: int = 32,
         editor: str | None = None,
         trusted_clients: Iterable[str] | None = None,
+        mcp: bool = False,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be a WSGI callable, got {type(app).__name__}")
@@ -94,6 +96,10 @@ class DebuggedApplication:
         self.pin_security = pin_security
         self.pin_logging = pin_logging
         self.max_tracebacks = max_tracebacks
+        # Serve the kept errors to coding agents at /__wsgidev__/mcp (read-only; see _mcp.py).
+        self.mcp = bool(mcp)
+        # The traceback text of an app that cannot import, when this debugger shows that error.
+        self.startup_error: str | None = None
         self.editor = check_editor(editor, "editor") if editor is not None else editor_from_env()
         self.security = DebuggerSecurity(
             app, pin_security=pin_security, pin_logging=pin_logging, trusted_clients=trusted_clients
@@ -148,6 +154,10 @@ class DebuggedApplication:
             fields = dict(parse_qsl(environ["QUERY_STRING"], keep_blank_values=True))
             if fields.get("__debugger__") == "yes":
                 return self._route(fields, environ)(environ, start_response)
+        if self.mcp and environ.get("PATH_INFO") == "/__wsgidev__/mcp":
+            from ._mcp import mcp_endpoint
+
+            return mcp_endpoint(self, environ)(environ, start_response)
         if self.evalex and environ.get("PATH_INFO") == self.console_path:
             from . import commands
 
@@ -347,6 +357,7 @@ class DebuggedApplication:
         shared: bool = False,
     ) -> str:
         """``retained`` in ``form``; a ``shared`` copy (kept on disk) carries no secret."""
+        from ._markdown import markdown_view
         from ._text import json_view, plaintext_view
         from .render import render_page
 
@@ -361,6 +372,8 @@ class DebuggedApplication:
             return retained.traceback.plaintext
         if form == "json":
             return json_view(retained.traceback, page_url)
+        if form == "markdown":
+            return markdown_view(retained.traceback, page_url)
         return plaintext_view(retained.traceback, page_url)
 
     def _page_context(
@@ -419,9 +432,40 @@ class DebuggedApplication:
         method = environ.get("REQUEST_METHOD", "GET")
         if cmd is None and "tb" in fields and method in ("GET", "HEAD"):
             return self._retained_page(fields["tb"], fields.get("format"))
+        if cmd == "errors" and method in ("GET", "HEAD"):
+            return self._error_list(environ)
         from . import commands
 
         return commands.dispatch_command(self, environ)
+
+    def _error_list(self, environ: WSGIEnvironment) -> WSGIApplication:
+        """The kept errors, newest first; refused like a command for a foreign Host, another
+        site or an untrusted client, since it leads to tracebacks."""
+        from ._error_list import error_list
+
+        refusal = self.security.check_origin(environ)
+        if refusal is not None:
+            from . import commands
+
+            return commands.error_response(commands.CommandError.of(refusal))
+        stylesheet = self.assets.url("debugger.css")
+        return error_list(self.describe_errors(environ), environ, stylesheet, self.max_tracebacks)
+
+    def describe_errors(self, environ: WSGIEnvironment) -> list[dict[str, Any]]:
+        """The kept errors, newest first, as the error list and MCP's list_errors show them."""
+        from ._error_list import describe
+
+        return [
+            describe(retained, self._page_url(environ, retained.token), self.evalex)
+            for retained in self.tracebacks.recent()
+        ]
+
+    def error_text(self, token: str, form: str, environ: WSGIEnvironment) -> str | None:
+        """A kept error as Markdown or JSON (for tools), or None when it is not kept."""
+        retained = self.tracebacks.get(token)
+        if retained is None or form not in ("markdown", "json"):
+            return None
+        return self._render(retained, environ, self._page_url(environ, token), form, "")
 
     def _retained_page(self, token: str, form: str | None) -> WSGIApplication:
         """The page of a retained error (200); ``format=text|json|python`` forces that form,

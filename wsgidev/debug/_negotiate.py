@@ -1,4 +1,4 @@
-"""Which form of the error page a client gets: the HTML page, plaintext or JSON.
+"""Which form of the error page a client gets: the HTML page, plaintext, JSON or Markdown.
 
 Only a client that asks for HTML by name gets it; curl's ``*/*``, scripts and XHR get text.
 """
@@ -9,7 +9,7 @@ from typing import Literal
 
 from wsgidev._types import WSGIEnvironment
 
-PageFormat = Literal["html", "text", "json"]
+PageFormat = Literal["html", "text", "json", "markdown"]
 
 
 def choose_format(environ: WSGIEnvironment) -> PageFormat:
@@ -18,6 +18,9 @@ def choose_format(environ: WSGIEnvironment) -> PageFormat:
     html = max(weights.get("text/html", 0.0), weights.get("application/xhtml+xml", 0.0))
     json = weights.get("application/json", 0.0)
     text = weights.get("text/plain", 0.0)
+    markdown = weights.get("text/markdown", 0.0)
+    if markdown > 0 and markdown >= max(html, json, text):
+        return "markdown"  # editors and coding agents ask for it by name
     if json > 0 and json >= html and json >= text:
         return "json"
     scripted = (

@@ -2,7 +2,7 @@
 
 A forking server serves each request in a child that exits afterwards, so the in-memory
 store (``_store.py``) dies with it. Here the page's rendered forms (HTML without the secret,
-plaintext, JSON, Python's text) go to a private folder: 0700, named with random bytes drawn
+plaintext, JSON, Markdown, Python's text) go to a private folder: 0700, named with random bytes drawn
 before the fork, one file per page written atomically, at most ``limit`` pages and
 ``max_bytes`` in all (oldest removed first), deleted when the process that created the
 debugger exits. Files are read as JSON, never unpickled: reading a page runs no code.
@@ -24,7 +24,7 @@ from wsgidev._log import logger
 
 # All kept pages together stay below this many bytes.
 DEFAULT_SPOOL_BYTES = 64 * 1024 * 1024
-FORMS = ("html", "text", "json", "python")
+FORMS = ("html", "text", "json", "python", "markdown")
 # The page tokens of _store.py; anything else never becomes a file name.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _SUFFIX = ".page"

@@ -10,10 +10,11 @@ from __future__ import annotations
 import secrets
 import sys
 import threading
+import time
 import types
 from collections import OrderedDict
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wsgidev._types import WSGIEnvironment
@@ -46,6 +47,7 @@ class Retained:
     frames: Mapping[int, FrameHandle]
     size: int = 0
     released: bool = False
+    created: float = field(default_factory=time.time)  # when the error happened (epoch seconds)
 
 
 # Retained live frames stay below this many bytes by default (see TracebackStore).
@@ -150,6 +152,11 @@ class TracebackStore:
     def get(self, token: str) -> Retained | None:
         with self._lock:
             return self._tracebacks.get(token)
+
+    def recent(self) -> list[Retained]:
+        """The kept errors, newest first (a snapshot: later errors do not change it)."""
+        with self._lock:
+            return list(reversed(self._tracebacks.values()))
 
     def find_frame(self, frame_id: int) -> FrameHandle | None:
         with self._lock:

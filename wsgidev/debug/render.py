@@ -174,12 +174,14 @@ def _causes(chain: tuple[ChainItem, ...]) -> Markup:
 def _plaintext(text: str, token: str) -> Markup:
     """Python's text in full, or its start and end when it is huge (mutual recursion prints
     every frame), with a link to the whole text; the page stays small either way."""
+    markdown_url = f"?__debugger__=yes&tb={token}&format=markdown"
     if len(text) <= PLAINTEXT_INLINE_CHARS:
-        return render("plaintext.html", text=text)
+        return render("plaintext.html", text=text, markdown_url=markdown_url)
     lines = text.splitlines()
     head, tail = lines[:PLAINTEXT_HEAD_LINES], lines[-PLAINTEXT_TAIL_LINES:]
     return render(
         "plaintext_long.html",
+        markdown_url=markdown_url,
         python_url=f"?__debugger__=yes&tb={token}&format=python",
         lines=len(lines),
         head="\n".join(head),
