@@ -15,6 +15,12 @@ _CONTROLS_BUT_LINES = {c: v for c, v in TERMINAL_CONTROLS.items() if c not in (0
 _LOOKS_OURS = re.compile(r"^(?=[ \t]*\*[ \t])", re.MULTILINE)
 
 
+def printable(text: str) -> str:
+    """``text`` from the app or the client, safe to print: escape sequences shown, not acted
+    on; line breaks and tabs kept."""
+    return text.translate(_CONTROLS_BUT_LINES)
+
+
 def neutralise(text: str) -> str:
     """``text`` from the app or the client, safe to log: escape sequences shown, not acted on,
     and no line of it passes for one of wsgidev's own (such lines get a ``  | `` margin)."""

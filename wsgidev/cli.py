@@ -108,6 +108,20 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     _add_address_arguments(run)
     _add_run_arguments(run)
+    errors = commands.add_parser(
+        "errors",
+        help="list the errors of a running server, or print one as Markdown",
+        description="List the errors a running wsgidev server with the debugger keeps, newest "
+        "first, or print one as Markdown (for you, or a coding agent).",
+    )
+    errors.add_argument(
+        "--url",
+        help="the server's URL (default: the last server started with --debug from this folder)",
+    )
+    which = errors.add_mutually_exclusive_group()
+    which.add_argument("--last", action="store_true", help="print the newest error as Markdown")
+    which.add_argument("--id", help="print the error with this id as Markdown")
+    errors.add_argument("--json", action="store_true", help="print the list as JSON")
     demo = commands.add_parser(
         "demo",
         help="serve the built-in demo app with the debugger and static files",
@@ -238,6 +252,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "errors":
+            from ._errors_cli import errors_command
+
+            return errors_command(args.url, args.last, args.id, args.json)
         return _run(args.run_parser, args)
     except KeyboardInterrupt:
         # Ctrl+C before the server took over (e.g. during a slow import) is a normal quit.

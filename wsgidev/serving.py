@@ -130,6 +130,8 @@ def run_simple(
         listener = _bind_or_exit(hostname, port)
         bound = _bound_address(hostname, listener, https=context is not None)
         log_startup(bound)
+        if use_debugger:
+            _record_for_errors_command(bound)
         options = ReloaderOptions(
             extra_files=pass_through(extra_files),
             exclude_patterns=pass_through(exclude_patterns),
@@ -170,7 +172,10 @@ def run_simple(
         ssl_context=context,
     )
     if not is_running_from_reloader():
-        log_startup(_bound_address(hostname, server.socket, https=context is not None))
+        bound = _bound_address(hostname, server.socket, https=context is not None)
+        log_startup(bound)
+        if use_debugger:
+            _record_for_errors_command(bound)
     try:
         if use_reloader:
             from ._reloader import OPTIONS_ENV, ReloaderOptions
@@ -337,6 +342,16 @@ def _exit_unbindable(exc: OSError | ValueError, hostname: str, port: int) -> NoR
         reason = hints[unix] or (exc.strerror or str(exc))
     logger.error(" * Cannot listen on %s: %s.", where, reason.rstrip("."))
     sys.exit(1)
+
+
+def _record_for_errors_command(bound: BoundAddress) -> None:
+    """``wsgidev errors`` in this folder reads the errors of the server started here."""
+    from ._banner import urls
+    from ._last_server import record_server
+
+    found = urls(bound)
+    if found and bound.port:
+        record_server(found[0])
 
 
 def _bound_address(hostname: str, sock: socket.socket, https: bool) -> BoundAddress:

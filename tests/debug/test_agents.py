@@ -276,3 +276,46 @@ def test_mcp_is_off_when_the_debugger_is_wrapped_by_hand() -> None:
         DebuggedApplication(app), MCP, "POST", {"Content-Type": "application/json"}, body
     )
     assert answer.body == b"the app's own 404"
+
+
+# -- wsgidev errors ------------------------------------------------------------------------------
+
+BROKEN_APP = """\
+def app(environ, start_response):
+    orders = {}
+    return orders[environ["PATH_INFO"] + "\\x1b[2J"]
+"""
+
+
+def test_wsgidev_errors_lists_and_prints_the_last_error_of_this_folders_server(
+    serve_cli: Callable[..., LiveServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "off")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text(BROKEN_APP)
+    nothing = run_cli("errors", cwd=project)
+    assert nothing.returncode == 2 and "pass --url" in nothing.stderr
+
+    server = serve_cli("run", "app:app", "--debug", "--no-reload", cwd=project)
+    assert run_cli("errors", cwd=project).stdout.startswith("No errors kept by")
+    request(server, "GET", "/orders")
+    listed = run_cli("errors", cwd=project)
+    assert listed.returncode == 0
+    assert "KeyError" in listed.stdout and "GET http://127.0.0.1:" in listed.stdout
+    assert "\x1b" not in listed.stdout and "\\x1b[2J" in listed.stdout  # shown, not obeyed
+    last = run_cli("errors", "--last", cwd=project)
+    assert last.returncode == 0 and last.stdout.startswith("# `KeyError`")
+    assert "\x1b" not in last.stdout
+    as_json = json.loads(run_cli("errors", "--json", cwd=project).stdout)
+    error_id = as_json["errors"][0]["id"]
+    one = run_cli("errors", "--url", server.url, "--id", error_id, cwd=tmp_path)
+    assert one.stdout == last.stdout
+    gone = run_cli("errors", "--id", "nope", cwd=project)
+    assert gone.returncode == 1 and "keeps no error with the id 'nope'" in gone.stderr
+    server.stop()
+    down = run_cli("errors", cwd=project)
+    assert down.returncode == 1 and "no server answers at" in down.stderr
