@@ -319,3 +319,35 @@ def test_wsgidev_errors_lists_and_prints_the_last_error_of_this_folders_server(
     server.stop()
     down = run_cli("errors", cwd=project)
     assert down.returncode == 1 and "no server answers at" in down.stderr
+
+
+def mcp_tool(server: LiveServer, name: str) -> dict[str, Any]:
+    client = McpClient(server)
+    client.call("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}})
+    result: dict[str, Any] = client.call("tools/call", {"name": name, "arguments": {}})
+    return result["structuredContent"]
+
+
+def test_server_status_shows_the_import_error_and_the_url_map(
+    serve_cli: Callable[..., LiveServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("flask")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("WSGIDEV_DEBUG_PIN", "off")
+    (tmp_path / "app.py").write_text(
+        "from flask import Flask\napp = Flask(__name__)\n\n@app.route('/orders/<int:n>')\n"
+        "def order(n):\n    return str(n)\n"
+    )
+    server = serve_cli("run", "app:app", "--debug", "--reloader-type", "stat", cwd=tmp_path)
+    status = mcp_tool(server, "server_status")
+    assert status["reloader"] == "running" and status["import_error"] is None
+    assert status["framework"] == "Flask" and "flask" in status["packages"]
+    assert {
+        "rule": "/orders/<int:n>",
+        "endpoint": "order",
+        "methods": ["GET", "HEAD", "OPTIONS"],
+    } in (status["url_map"])
+    (tmp_path / "app.py").write_text("def app(:\n")
+    server.wait_for(r"The application failed to start")
+    status = mcp_tool(server, "server_status")
+    assert "SyntaxError" in status["import_error"] and "app.py" in status["import_error"]
