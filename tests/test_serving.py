@@ -311,8 +311,8 @@ def test_debugger_wraps_static_files_which_wrap_the_app(monkeypatch: pytest.Monk
             self.app, self.exports = app, exports
 
     class Debugger:
-        def __init__(self, app: Any, evalex: bool) -> None:
-            self.app, self.evalex = app, evalex
+        def __init__(self, app: Any, evalex: bool, mcp: bool = False) -> None:
+            self.app, self.evalex, self.mcp = app, evalex, mcp
 
     def make_server(host: str, port: int, app: Any, **kwargs: Any) -> FakeServer:
         made.append(FakeServer(app))
@@ -327,6 +327,7 @@ def test_debugger_wraps_static_files_which_wrap_the_app(monkeypatch: pytest.Monk
     outer = made[0].app
     assert isinstance(outer, Debugger)
     assert outer.evalex is False
+    assert outer.mcp is True  # wsgidev's own server lets coding agents read the errors
     assert isinstance(outer.app, Static)
     assert outer.app.exports == {"/s": "."}
     assert outer.app.app is hello_app

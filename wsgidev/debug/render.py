@@ -109,7 +109,7 @@ def render_page(tb: Traceback, context: PageContext) -> str:
         causes=_causes(tb.chain),
         chain=_chain(tb.chain, "exc", context),
         request=render_request(request) if request else _EMPTY,
-        plaintext=_plaintext(tb.plaintext, context.token),
+        plaintext=_plaintext(tb.plaintext, context.token, linked=bool(context.page_url)),
         kept_note=_kept_note(context),
         console_note=_console_note(context),
         secret=context.secret,
@@ -171,17 +171,22 @@ def _causes(chain: tuple[ChainItem, ...]) -> Markup:
     return render("causes.html", items=Markup("").join(items))
 
 
-def _plaintext(text: str, token: str) -> Markup:
+def _plaintext(text: str, token: str, linked: bool = True) -> Markup:
     """Python's text in full, or its start and end when it is huge (mutual recursion prints
-    every frame), with a link to the whole text; the page stays small either way."""
+    every frame), with a link to the whole text; the page stays small either way. A page that
+    is not kept (``linked`` False) links nowhere: it shows the whole text and no Markdown copy.
+    """
+    if not linked:
+        return render("plaintext.html", text=text, markdown_button=_EMPTY)
     markdown_url = f"?__debugger__=yes&tb={token}&format=markdown"
+    button = render("markdown_button.html", markdown_url=markdown_url)
     if len(text) <= PLAINTEXT_INLINE_CHARS:
-        return render("plaintext.html", text=text, markdown_url=markdown_url)
+        return render("plaintext.html", text=text, markdown_button=button)
     lines = text.splitlines()
     head, tail = lines[:PLAINTEXT_HEAD_LINES], lines[-PLAINTEXT_TAIL_LINES:]
     return render(
         "plaintext_long.html",
-        markdown_url=markdown_url,
+        markdown_button=button,
         python_url=f"?__debugger__=yes&tb={token}&format=python",
         lines=len(lines),
         head="\n".join(head),
