@@ -251,8 +251,28 @@ def test_with_the_debugger_an_import_error_is_in_the_terminal_once(project: Proj
     assert server.log.count("\nModuleNotFoundError") == 1, server.log
 
 
-def test_requests_during_reloads_never_fail(project: Project) -> None:
-    project.start(threaded=True)
+HTTPS_RELOAD_LOSS = (
+    "known defect: under CPU load (three busy processes on two cores) about 1 run in 7 loses one "
+    "request over HTTPS during a reload (RemoteDisconnected on a fresh connection; the server "
+    "logs nothing); the cause is not found yet"
+)
+
+
+@pytest.mark.parametrize(
+    "scheme",
+    [
+        "http",
+        pytest.param("https", marks=pytest.mark.xfail(reason=HTTPS_RELOAD_LOSS, strict=False)),
+    ],
+)
+def test_requests_during_reloads_never_fail(project: Project, scheme: str) -> None:
+    # Over HTTPS a client the retiring child accepted may still be in its TLS handshake while
+    # the next child starts and takes the CPU: it must be answered, not dropped.
+    if scheme == "https":
+        pytest.importorskip("cryptography")
+        project.start(threaded=True, ssl_context="adhoc")
+    else:
+        project.start(threaded=True)
     project.child_pid()
     failures: list[str] = []
     answers: list[str] = []
