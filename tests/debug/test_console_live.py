@@ -472,6 +472,26 @@ def test_a_multiprocess_server_answers_every_page_link_from_any_process(
     assert status == 200 and json.loads(data)["traceback_url"] == url
     status, _, _ = fetch(server, "GET", path[:-4] + "xxxx")
     assert status == 404
+    # The error list and MCP see it from any process too.
+    status, _, listed = fetch(
+        server, "GET", "/?__debugger__=yes&cmd=errors", headers={"Accept": "application/json"}
+    )
+    (entry,) = json.loads(listed)["errors"]
+    assert entry["page_url"] == url and entry["console_available"] is False
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "get_error", "arguments": {"id": entry["id"]}},
+    }
+    status, _, answer = fetch(
+        server,
+        "POST",
+        "/__wsgidev__/mcp",
+        json.dumps(call).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert json.loads(answer)["result"]["content"][0]["text"].startswith("# `KeyError`")
     # The pages live in one private folder, which goes when the server does.
     (folder,) = temp.iterdir()
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700

@@ -15,13 +15,13 @@ import pytest
 
 from tests.conftest import call_app
 from wsgidev.debug import TRACEBACK_HEADER, DebuggedApplication
-from wsgidev.debug._page_spool import FORMS, PageSpool
+from wsgidev.debug._page_spool import FORMS, SUMMARY, PageSpool
 
 MULTI = {"wsgi.multiprocess": True}
 
 
 def forms(text: str) -> dict[str, str]:
-    return {form: f"{form}:{text}" for form in FORMS}
+    return {**{form: f"{form}:{text}" for form in FORMS}, SUMMARY: json.dumps({"id": text})}
 
 
 def crash(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -136,3 +136,11 @@ def test_a_shared_page_has_no_secret_and_answers_with_a_fresh_nonce(temp: Path) 
     assert len(nonces) == 2
     python = call_app(other, f"/?__debugger__=yes&tb={token}&format=python")
     assert python.body.decode().startswith("Traceback (most recent call last):")
+
+
+def test_summaries_list_the_stored_errors_newest_first(temp: Path) -> None:
+    spool = PageSpool(limit=4)
+    for index in range(3):
+        assert spool.save(f"page{index:04d}token", forms(str(index)))
+        os.utime(Path(spool.path) / f"page{index:04d}token.page", ns=(index, index * 10**9))
+    assert [s["id"] for s in spool.summaries()] == ["2", "1", "0"]

@@ -10,6 +10,7 @@ response), anything else with ``__debugger__=yes`` goes to commands.dispatch_com
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import secrets
 import threading
@@ -242,11 +243,16 @@ class DebuggedApplication:
     def _share(self, retained: Retained, environ: WSGIEnvironment, page_url: str) -> bool:
         """Store every form of ``retained``'s page where the server's other processes find
         it; the HTML without the secret, its nonce filled in when served."""
+        from ._error_list import describe
+        from ._page_spool import SUMMARY
+
         mark = self.shared_pages.nonce_mark
         forms = {
             form: self._render(retained, environ, page_url, form, mark, shared=True)
             for form in _FORMS
         }
+        # No console crosses processes: the list says so for these errors.
+        forms[SUMMARY] = json.dumps(describe(retained, page_url, console=False))
         return self.shared_pages.save(retained.token, forms)
 
     def _log_after_start(self, exc: BaseException, environ: WSGIEnvironment) -> None:
@@ -455,16 +461,27 @@ class DebuggedApplication:
         """The kept errors, newest first, as the error list and MCP's list_errors show them."""
         from ._error_list import describe
 
-        return [
-            describe(retained, self._page_url(environ, retained.token), self.evalex)
+        kept = [
+            describe(retained, self._page_url(environ, retained.token), console=self.evalex)
             for retained in self.tracebacks.recent()
+        ]
+        if not environ.get("wsgi.multiprocess"):
+            return kept
+        # Under a multi-process server the other processes' errors are on disk (_page_spool).
+        listed = {str(entry["id"]) for entry in kept}
+        shared = [e for e in self.shared_pages.summaries() if str(e.get("id")) not in listed]
+        return sorted([*kept, *shared], key=lambda e: str(e.get("time")), reverse=True)[
+            : self.max_tracebacks
         ]
 
     def error_text(self, token: str, form: str, environ: WSGIEnvironment) -> str | None:
         """A kept error as Markdown or JSON (for tools), or None when it is not kept."""
-        retained = self.tracebacks.get(token)
-        if retained is None or form not in ("markdown", "json"):
+        if form not in ("markdown", "json"):
             return None
+        retained = self.tracebacks.get(token)
+        if retained is None:
+            forms = self.shared_pages.load(token)  # another process's, under multi-process
+            return forms[form] if forms is not None else None
         return self._render(retained, environ, self._page_url(environ, token), form, "")
 
     def _retained_page(self, token: str, form: str | None) -> WSGIApplication:

@@ -24,7 +24,7 @@ from ._store import Retained
 ERRORS_QUERY = "?__debugger__=yes&cmd=errors"
 
 
-def describe(retained: Retained, page_url: str, console: bool) -> dict[str, Any]:
+def describe(retained: Retained, page_url: str, *, console: bool) -> dict[str, Any]:
     """One kept error as the list (and MCP's list_errors) shows it."""
     tb = retained.traceback
     request = tb.request

@@ -25,6 +25,8 @@ from wsgidev._log import logger
 # All kept pages together stay below this many bytes.
 DEFAULT_SPOOL_BYTES = 64 * 1024 * 1024
 FORMS = ("html", "text", "json", "python", "markdown")
+# Beside the forms, each file holds the error's line in the error list (JSON text).
+SUMMARY = "summary"
 # The page tokens of _store.py; anything else never becomes a file name.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _SUFFIX = ".page"
@@ -51,7 +53,7 @@ class PageSpool:
         the folder is unusable or the page alone is over the budget."""
         if not _TOKEN.fullmatch(token) or not self._ready():
             return False
-        data = json.dumps({form: forms[form] for form in FORMS}).encode()
+        data = json.dumps({form: forms[form] for form in (*FORMS, SUMMARY)}).encode()
         if len(data) > self.max_bytes:
             return False
         try:
@@ -88,10 +90,29 @@ class PageSpool:
             except ValueError:
                 return None
         if not isinstance(forms, dict) or not all(
-            isinstance(forms.get(form), str) for form in FORMS
+            isinstance(forms.get(form), str) for form in (*FORMS, SUMMARY)
         ):
             return None
-        return {form: forms[form] for form in FORMS}
+        return {form: forms[form] for form in (*FORMS, SUMMARY)}
+
+    def summaries(self) -> list[dict[str, object]]:
+        """The error-list lines of the stored pages, newest first (what every process sees)."""
+        if self._usable is False:
+            return []
+        found: list[tuple[int, dict[str, object]]] = []
+        with contextlib.suppress(OSError), os.scandir(self.path) as entries:
+            for entry in entries:
+                token = entry.name.removesuffix(_SUFFIX)
+                if token == entry.name:
+                    continue
+                with contextlib.suppress(OSError, ValueError):
+                    mtime = entry.stat(follow_symlinks=False).st_mtime_ns
+                    forms = self.load(token)
+                    summary = json.loads(forms[SUMMARY]) if forms else None
+                    if isinstance(summary, dict):
+                        found.append((mtime, summary))
+        found.sort(key=lambda item: item[0], reverse=True)
+        return [summary for _, summary in found]
 
     def remove(self) -> None:
         """Delete the folder: only the process that created the debugger does, at its exit."""
