@@ -252,9 +252,9 @@ def test_with_the_debugger_an_import_error_is_in_the_terminal_once(project: Proj
 
 
 HTTPS_RELOAD_LOSS = (
-    "known defect: under CPU load (three busy processes on two cores) about 1 run in 7 loses one "
-    "request over HTTPS during a reload (RemoteDisconnected on a fresh connection; the server "
-    "logs nothing); the cause is not found yet"
+    "known defect, rarer now: under CPU load (three busy processes on two cores) one run in "
+    "about 80 still loses one request over HTTPS during a reload (RemoteDisconnected on a fresh "
+    "connection); the cause found so far (one-shot readiness dropped when the loop stops) is fixed"
 )
 
 

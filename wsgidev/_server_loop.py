@@ -148,9 +148,14 @@ class ConnectionLoop:
                             poller.add_fixed(listen_fd)
                     else:
                         timeout = left if timeout is None else min(timeout, left)
-                for fd in poller.wait(timeout):
+                ready = poller.wait(timeout)
+                for index, fd in enumerate(ready):
                     if self._stop_requested or self._interrupted:
-                        break  # an inline request just saw Ctrl+C: serve nothing new
+                        # Serve nothing new here (an inline request may just have seen Ctrl+C),
+                        # but a one-shot event already taken must not be lost: the graceful
+                        # stop's finish_arrivals serves those connections.
+                        self._rearm_ready(ready[index:])
+                        break
                     conn = conns.get(fd)
                     if conn is not None:
                         self._on_ready(conn)
@@ -195,6 +200,16 @@ class ConnectionLoop:
                     callback = self._callbacks.get(fd)
                     if callback is not None:
                         callback(fd)
+
+    def _rearm_ready(self, fds: list[int]) -> None:
+        """Re-arm connections whose one-shot readiness was taken from the poller but not
+        handled, so the next wait reports them again."""
+        if self._level_triggered:
+            return  # level-triggered interest was never disarmed
+        for fd in fds:
+            conn = self._conns.get(fd)
+            if conn is not None and conn.state != "busy" and conn.watching:
+                self._poller.watch(fd, conn.watching == 2, oneshot=True)
 
     def _accept(self) -> None:
         listener = self.socket
