@@ -387,15 +387,25 @@ def _user_traceback(exc: BaseException) -> Any:
     return tb
 
 
+def parse_static_export(item: str) -> tuple[str, str]:
+    """``/URL=DIR`` as ``(url, absolute path)``; ValueError says what is wrong with it.
+    Shared by ``wsgidev run --static`` and ``flask dev --static``."""
+    url, sep, directory = item.partition("=")
+    if not sep or not url.startswith("/") or not directory:
+        raise ValueError(f"expected /URL=DIR, got {item!r}")
+    if not Path(directory).exists():
+        raise ValueError(f"{directory!r} does not exist")
+    return url, str(Path(directory).resolve())
+
+
 def _static_exports(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, str] | None:
     exports: dict[str, str] = {}
     for item in items:
-        url, sep, directory = item.partition("=")
-        if not sep or not url.startswith("/") or not directory:
-            parser.error(f"--static: expected /URL=DIR, got {item!r}")
-        if not Path(directory).exists():
-            parser.error(f"--static: {directory!r} does not exist")
-        exports[url] = str(Path(directory).resolve())
+        try:
+            url, path = parse_static_export(item)
+        except ValueError as exc:
+            parser.error(f"--static: {exc}")
+        exports[url] = path
     return exports or None
 
 

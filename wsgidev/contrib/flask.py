@@ -17,6 +17,7 @@ from flask.cli import ScriptInfo, SeparatedPathType, pass_script_info
 from flask.helpers import get_debug_flag
 
 from wsgidev._reloader import served_by_the_child
+from wsgidev.cli import parse_static_export
 from wsgidev.serving import is_running_from_reloader, run_simple
 
 
@@ -24,12 +25,11 @@ def _static_export(ctx: click.Context, param: click.Parameter, values: tuple[str
     """``--static /URL=DIR`` (repeatable) as run_simple's ``static_files``."""
     exports: dict[str, str] = {}
     for value in values:
-        url, sep, directory = value.partition("=")
-        if not sep or not url.startswith("/") or not directory:
-            raise click.BadParameter(f"expected /URL=DIR, got {value!r}", ctx, param)
-        if not os.path.isdir(directory):
-            raise click.BadParameter(f"{directory!r} is not a folder", ctx, param)
-        exports[url] = os.path.abspath(directory)
+        try:
+            url, path = parse_static_export(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+        exports[url] = path
     return exports or None
 
 
