@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import __version__
+from ._events import EventStream
 from ._http import ClientDisconnected, HTTPError, RequestHead
 from ._http_input import RequestBody
 from ._http_io import send_all, send_file
@@ -30,6 +31,7 @@ from ._http_response import (
 )
 from ._http_spool import SpooledBody
 from ._log import logger
+from ._server_streams import StreamInfo
 from ._types import WSGIEnvironment
 
 if TYPE_CHECKING:
@@ -106,6 +108,8 @@ class WSGIRequestHandler:
         # Set when the app chunk-encodes its body itself: decoded here, then framed again.
         self._app_chunks: ChunkedDecoder | None = None
         self._client_gone = False
+        # Set when the app answered an event stream the loop keeps (see _events).
+        self.stream_info: StreamInfo | None = None
 
     # -- the request ---------------------------------------------------------------------------
 
@@ -149,7 +153,10 @@ class WSGIRequestHandler:
         app_iter: Iterable[bytes] | None = None
         try:
             app_iter = self.server.app(environ, self.start_response)
-            self._send_iterable(app_iter)
+            if isinstance(app_iter, EventStream):
+                app_iter = self._hand_stream_over(app_iter)
+            if app_iter is not None:
+                self._send_iterable(app_iter)
         except Exception as exc:  # the layer boundary: any app error becomes a response here
             self._on_app_error(exc)
         finally:
@@ -161,8 +168,29 @@ class WSGIRequestHandler:
                     self.log_error(
                         "Error closing the response iterable:\n%s", traceback.format_exc()
                     )
-        if not self._client_gone:
+        if not self._client_gone and environ.get("wsgidev.log_request", True):
             self.log_request(self.status_code or "-", self.bytes_sent)
+
+    def _hand_stream_over(self, stream: EventStream) -> Iterable[bytes] | None:
+        """Send an event stream's head and first events, and leave the rest to the I/O loop.
+
+        Returns what to send the usual way instead: a HEAD request or a refusal has no stream,
+        and a forked child over TLS cannot give its connection back (its client reconnects).
+        """
+        if (
+            self._no_body
+            or self.status_code != 200
+            or (self.server.in_child and self.connection.tls)
+        ):
+            stream.close()
+            return stream.once()
+        self.write(stream.first)
+        if not self._head_sent:
+            return [b""]
+        self.stream_info = StreamInfo(stream.channel.id, self._chunked, stream.heartbeat)
+        self.close_connection = True  # no further request on this connection
+        stream.close()  # the loop subscribes for the connection; this iterable is done
+        return None
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None

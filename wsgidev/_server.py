@@ -24,6 +24,7 @@ from ._server_bind import bind_socket, check_port
 from ._server_loop import Connection, ConnectionLoop
 from ._server_poll import EpollPoller, SelectorPoller
 from ._server_runners import ForkRunner, InlineRunner, Runner, ThreadRunner
+from ._server_streams import StreamKeeper
 from ._types import WSGIApplication, WSGIEnvironment
 
 __all__ = [
@@ -115,6 +116,7 @@ class BaseWSGIServer(ConnectionLoop):
             self._poller = SelectorPoller(self._wake)
         self._poller.add_fixed(self._wake_r.fileno())
         self._runner: Runner = self._make_runner()
+        self._streams = StreamKeeper(self._wake, self.close_connection)
         # Inline, only the loop's thread touches connections, so interest can stay registered
         # between requests (level-triggered) instead of being re-armed after each one.
         self._level_triggered = isinstance(self._runner, InlineRunner)
@@ -226,6 +228,7 @@ class BaseWSGIServer(ConnectionLoop):
         self._closed = True
         self.draining = True
         self._runner.stop()
+        self._streams.end_all()
         for conn in list(self._conns.values()):
             if conn.state != "busy":
                 self.close_connection(conn)

@@ -25,12 +25,13 @@ from ._http_spool import BodyReceiver, SpooledBody
 from ._log import SHORTAGE_LOG_INTERVAL, logger
 from ._server_poll import EpollPoller, SelectorPoller
 from ._server_runners import Outcome, Runner
+from ._server_streams import StreamInfo, StreamKeeper
 
 if TYPE_CHECKING:
     from ._server import BaseWSGIServer
     from ._types import WSGIApplication
 
-State = Literal["handshake", "read", "body", "busy", "linger"]
+State = Literal["handshake", "read", "body", "busy", "linger", "stream"]
 RECV_SIZE = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # Out of file descriptors: how long the listener rests before the loop tries to accept again.
@@ -60,6 +61,7 @@ class Connection:
         "served",
         "sock",
         "state",
+        "stream",
         "tls",
         "watching",
     )
@@ -85,6 +87,7 @@ class Connection:
         self.tls = False
         self.served = 0  # requests handed to the runner; 0 means the client is yet to send one
         self.watching = 0  # what the poller watches for: 0 nothing, 1 readable, 2 writable
+        self.stream: StreamInfo | None = None  # an event stream the loop keeps (_server_streams)
 
 
 class ConnectionLoop:
@@ -110,6 +113,7 @@ class ConnectionLoop:
     drain_timeout: float
     _poller: EpollPoller | SelectorPoller
     _runner: Runner
+    _streams: StreamKeeper
     _conns: dict[int, Connection]
     _callbacks: dict[int, Callable[[int], None]]
     _wake_r: Socket
@@ -163,8 +167,7 @@ class ConnectionLoop:
                         if self._accepting:
                             self._accept()
                     elif fd == wake_fd:
-                        with contextlib.suppress(OSError):
-                            self._wake_r.recv(4096)
+                        self._on_wake()
                     else:
                         callback = callbacks.get(fd)
                         if callback is not None:
@@ -173,6 +176,8 @@ class ConnectionLoop:
                     self._sweep()
         finally:
             self._stop_accepting()
+            # Event streams never outlive the loop: their clients reconnect to the next server.
+            self._streams.end_all()
 
     def finish_arrivals(self, seconds: float) -> None:
         """Keep serving, for up to ``seconds``, the connections whose request is still arriving.
@@ -194,12 +199,17 @@ class ConnectionLoop:
                 if conn is not None:
                     self._on_ready(conn)
                 elif fd == wake_fd:
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(4096)
+                    self._on_wake()
                 else:
                     callback = self._callbacks.get(fd)
                     if callback is not None:
                         callback(fd)
+
+    def _on_wake(self) -> None:
+        """Another thread (or a signal) woke the loop; handle the messages it left."""
+        with contextlib.suppress(OSError):
+            self._wake_r.recv(4096)
+        self._streams.drain(self._watch)
 
     def _rearm_ready(self, fds: list[int]) -> None:
         """Re-arm connections whose one-shot readiness was taken from the poller but not
@@ -274,6 +284,8 @@ class ConnectionLoop:
             self._read_body(conn)
         elif state == "linger":
             self._linger_read(conn)
+        elif state == "stream":
+            self._streams.on_readable(conn, self._watch)
 
     def _handshake(self, conn: Connection) -> None:
         sock = conn.sock
@@ -520,6 +532,9 @@ class ConnectionLoop:
         for conn in list(self._conns.values()):
             if conn.state == "busy" or conn.deadline > now:
                 continue
+            if conn.state == "stream":
+                self._streams.beat(conn, now)
+                continue
             if conn.state == "read" and conn.buffer:
                 self._reject(conn, HTTPError(408, "the request head did not arrive in time"))
             elif conn.state == "body" and conn.head is not None:
@@ -548,6 +563,9 @@ class ConnectionLoop:
             # Only BaseWSGIServer is a ConnectionLoop; the handler sees the whole server.
             handler = self.handler_class(cast("BaseWSGIServer", self), conn, head)
             if not handler.handle():
+                if handler.stream_info is not None and not handler._client_gone:
+                    conn.stream = handler.stream_info
+                    return "stream"
                 return "close" if handler._client_gone else handler.closing_mode()
             if self.draining:
                 return "linger"
@@ -574,7 +592,11 @@ class ConnectionLoop:
 
     def finish_connection(self, conn: Connection, outcome: Outcome) -> None:
         """Give ``conn`` back to the loop after a request (callable from any thread)."""
-        if self._closed or not self._loop_running or (self.draining and outcome == "keep"):
+        if (
+            self._closed
+            or not self._loop_running
+            or (self.draining and outcome in ("keep", "stream"))
+        ):
             if outcome != "close":
                 with contextlib.suppress(OSError):
                     conn.sock.shutdown(socket.SHUT_WR)
@@ -589,6 +611,8 @@ class ConnectionLoop:
             self._rearm(conn)
         elif outcome == "linger":
             self._linger(conn)
+        elif outcome == "stream":
+            self._streams.adopt(conn)  # the loop's thread takes it from here
         else:
             self.close_connection(conn)
 

@@ -22,14 +22,21 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from ._http import ClientDisconnected, HTTPError, RequestHead
 from ._http_io import recv_some, wait_ready
 from ._log import SHORTAGE_LOG_INTERVAL, logger
+from ._server_streams import StreamInfo
 
 if TYPE_CHECKING:
     from ._server import BaseWSGIServer, Connection
 
-Outcome = Literal["keep", "close", "linger"]
+# "stream": the response is an event stream the loop keeps writing (_server_streams).
+Outcome = Literal["keep", "close", "linger", "stream"]
 # How long a forked child waits for the next request on a TLS connection it cannot hand back.
 TLS_CHILD_IDLE = 2.0
-_OUTCOME_CODES: dict[bytes, Outcome] = {b"K": "keep", b"C": "close", b"L": "linger"}
+_OUTCOME_CODES: dict[bytes, Outcome] = {
+    b"K": "keep",
+    b"C": "close",
+    b"L": "linger",
+    b"S": "stream",
+}
 
 
 class Runner(Protocol):
@@ -244,7 +251,12 @@ class ForkRunner:
             except Exception:
                 logger.error("Error in the request handler:\n%s", traceback.format_exc())
                 outcome = "close"
-            message = outcome[0].upper().encode() + bytes(conn.buffer)
+            if outcome == "stream" and conn.stream is not None:
+                # The parent's loop keeps the stream: tell it which channel and framing.
+                info = conn.stream
+                message = b"S%d,%d" % (info.channel_id, info.chunked)
+            else:
+                message = outcome[0].upper().encode() + bytes(conn.buffer)
             view = memoryview(message)
             while view:
                 view = view[os.write(write_fd, view) :]
@@ -301,7 +313,11 @@ class ForkRunner:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(child.pid, 0)
         outcome = _OUTCOME_CODES.get(bytes(child.data[:1]), "close")
-        child.conn.buffer[:] = child.data[1:]
+        if outcome == "stream":
+            child.conn.stream = _stream_info(bytes(child.data[1:]))
+            outcome = "stream" if child.conn.stream is not None else "close"
+        else:
+            child.conn.buffer[:] = child.data[1:]
         self._server.finish_connection(child.conn, outcome)
         while self._waiting and len(self._children) < self._max:
             conn, head = self._waiting.popleft()
@@ -324,3 +340,11 @@ class ForkRunner:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGKILL)
             self._reap(fd)
+
+
+def _stream_info(message: bytes) -> StreamInfo | None:
+    """``b"<channel id>,<chunked>"`` from a child that served an event stream's head."""
+    channel, _, chunked = message.partition(b",")
+    if not channel.isdigit() or chunked not in (b"0", b"1"):
+        return None
+    return StreamInfo(int(channel), chunked == b"1")

@@ -1,0 +1,481 @@
+"""LiveReloadMiddleware: open pages follow the code, and show errors of background requests.
+
+It adds one external script to each whole HTML document the app answers to a page load, and
+serves three things under ``/__wsgidev__/live/``: the script (``client.js``), one event stream
+per tab (``events``) and a short summary of a retained error (``error?tb=TOKEN``). The stream
+says which server process answers (a restart means new code: the page reloads) and which
+watched file changed (a stylesheet is swapped in place; anything else reloads the page). The
+script also watches the page's ``fetch()``/XHR responses: one carrying ``X-Wsgidev-Traceback``
+shows an overlay with the error, in a shadow root the app's CSS cannot reach.
+
+Under wsgidev's server the I/O loop keeps the streams, so they hold no worker; under another
+server each open tab holds one worker thread (use a threaded worker class).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import linecache
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from io import BytesIO
+from itertools import chain
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from markupsafe import escape
+
+from wsgidev._events import EventChannel, EventStream, encode_event
+from wsgidev._log import logger, neutralise
+from wsgidev._resources import asset_dir
+from wsgidev._types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgidev.debug._trust import DEFAULT_TRUSTED_HOSTS, host_is_trusted, origin_matches_host
+
+from ._live_csp import CannotAllow, LiveSources, amend_headers
+from ._live_inject import (
+    MAX_HELD,
+    ClosingIterator,
+    Headers,
+    content_length,
+    insert_before_body_end,
+    is_document,
+    read_prefix,
+    response_fits,
+    stream_with_tag,
+    wants_script,
+    with_length,
+)
+from ._live_watch import AssetWatcher
+
+__all__ = ["LiveReloadMiddleware"]
+
+PREFIX = "/__wsgidev__/live/"
+# How long a browser waits before it reconnects a stream that ended (the script also retries).
+RETRY_MS = 500
+# Lines of source around the raising line in an error summary, and their width.
+SOURCE_CONTEXT = 3
+SOURCE_WIDTH = 300
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_HOST = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+class LiveReloadMiddleware:
+    """Wrap ``app`` so that open pages reload on changes and show background-request errors.
+
+    ``static_files`` maps URL prefixes to folders (as SharedDataMiddleware's exports): a saved
+    ``.css`` file there is swapped into open pages, any other file reloads them. ``watch``
+    lists more folders or files whose change reloads the pages (templates). A restart of the
+    app (the reloader) always reloads them. ``trusted_hosts`` are the Host names the script,
+    the stream and error summaries answer (the debugger's list when run_simple wires both).
+    Wrap it outside DebuggedApplication, so the debugger's error pages follow the code too.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        static_files: Mapping[str, str | os.PathLike[str]] | None = None,
+        watch: Iterable[str | os.PathLike[str]] = (),
+        trusted_hosts: list[str] | None = None,
+        heartbeat: float = 15.0,
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be a WSGI callable, got {type(app).__name__} object")
+        self.app = app
+        self.static = _static_roots(static_files)
+        self.watched = _watched_paths(watch)
+        if trusted_hosts is not None and not isinstance(trusted_hosts, list):
+            raise TypeError(
+                "trusted_hosts must be a list of host names such as ['localhost'], got "
+                f"{type(trusted_hosts).__name__}"
+            )
+        self.trusted_hosts = list(DEFAULT_TRUSTED_HOSTS) if trusted_hosts is None else trusted_hosts
+        if not isinstance(heartbeat, (int, float)) or isinstance(heartbeat, bool) or heartbeat <= 0:
+            raise ValueError(f"heartbeat must be a positive number of seconds, got {heartbeat!r}")
+        self.heartbeat = float(heartbeat)
+        # A new one in every process that builds the middleware: a restarted app (new code, or
+        # its startup error) answers the stream with a boot the open pages have not seen.
+        self.boot = secrets.token_urlsafe(9)
+        self.channel = EventChannel()
+        self._untouched_logged: set[str] = set()
+        self._lock = threading.Lock()
+        self.watcher = AssetWatcher(
+            [root for root, _ in self.static] + list(self.watched), self.file_changed
+        )
+        self.watcher.start()
+
+    # -- events --------------------------------------------------------------------------------
+
+    def file_changed(self, path: str) -> None:
+        """Tell open pages that ``path`` changed (called by the watcher; any thread)."""
+        path = os.path.abspath(path)
+        for root, prefix in self.static:
+            if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+                relative = os.path.relpath(path, root) if path != root else ""
+                url = prefix.rstrip("/") + (
+                    "/" + quote(relative.replace(os.sep, "/")) if relative else ""
+                )
+                if path.endswith(".css") and os.path.exists(path):
+                    self.channel.publish("css", {"url": url or "/"})
+                else:
+                    self.channel.publish("reload", {"path": url or "/"})
+                return
+        self.channel.publish("reload", {"path": os.path.basename(path)})
+
+    def close(self) -> None:
+        """Stop watching files (the streams end with the server)."""
+        self.watcher.stop()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(PREFIX):
+            return self._route(path[len(PREFIX) :], environ, start_response)
+        if not wants_script(environ) or not self._host_ok(environ):
+            return self.app(environ, start_response)
+        return self._with_script(environ, start_response)
+
+    def _host_ok(self, environ: WSGIEnvironment) -> bool:
+        host = str(environ.get("HTTP_HOST", ""))
+        return _HOST.fullmatch(host) is not None and host_is_trusted(host, self.trusted_hosts)
+
+    def _route(
+        self, name: str, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        environ["wsgidev.log_request"] = False  # every page load asks for these: keep logs clean
+        refusal = self._refusal(environ)
+        if refusal is not None:
+            status, text = refusal
+            return _plain(start_response, status, text)
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return _plain(
+                start_response, "405 Method Not Allowed", "Use GET.\n", [("Allow", "GET, HEAD")]
+            )
+        if name == "client.js":
+            return self._client(environ, start_response)
+        if name == "events":
+            return self._events(environ, start_response)
+        if name == "error":
+            return self._error(environ, start_response)
+        return _plain(start_response, "404 Not Found", "No such live-reload resource.\n")
+
+    def _refusal(self, environ: WSGIEnvironment) -> tuple[str, str] | None:
+        """The debugger's checks: a trusted Host (DNS rebinding), no other site asking."""
+        if not self._host_ok(environ):
+            shown = neutralise(str(environ.get("HTTP_HOST", "(none)")))[:100]
+            return "400 Bad Request", f"Live reload does not answer for host {shown!r}.\n"
+        if environ.get("HTTP_SEC_FETCH_SITE", "").lower() in ("cross-site", "same-site"):
+            return "403 Forbidden", "Live reload refuses requests sent by another site.\n"
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and not origin_matches_host(
+            origin, environ["HTTP_HOST"], environ.get("wsgi.url_scheme", "http")
+        ):
+            return "403 Forbidden", "Live reload refuses requests from another origin.\n"
+        return None
+
+    def _client(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        body = (asset_dir("static") / "live.js").read_bytes()
+        etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
+        headers = [
+            ("Content-Type", "text/javascript; charset=utf-8"),
+            ("Cache-Control", "no-cache"),
+            ("ETag", etag),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        if environ.get("HTTP_IF_NONE_MATCH") == etag:
+            start_response("304 Not Modified", headers)
+            return []
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+    def _events(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not ("wsgidev.socket" in environ and environ.get("wsgi.multiprocess")):
+            self.watcher.start()  # again in a worker another server forked after building us
+        first = f"retry: {RETRY_MS}\n".encode() + encode_event("hello", {"boot": self.boot})
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "text/event-stream; charset=utf-8"),
+                ("Cache-Control", "no-store"),
+                ("X-Accel-Buffering", "no"),
+                ("X-Content-Type-Options", "nosniff"),
+            ],
+        )
+        return EventStream(self.channel, first, self.heartbeat)
+
+    def _error(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        token = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("tb", "")
+        summary = error_summary(self.app, environ, token) if _TOKEN.fullmatch(token) else None
+        if summary is None:
+            data: dict[str, Any] = {"error": "This error is no longer kept, or never was."}
+            status = "404 Not Found"
+        else:
+            data, status = summary, "200 OK"
+        body = json.dumps(data, ensure_ascii=False).encode("utf-8", "replace")
+        start_response(
+            status,
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+            ],
+        )
+        return [body]
+
+    # -- the script in pages -------------------------------------------------------------------
+
+    def _with_script(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        captured: list[tuple[str, Headers, Any]] = []
+        passed_through: list[bool] = []
+
+        def capture(status: str, headers: Headers, exc_info: Any = None) -> Any:
+            if exc_info is not None and passed_through:
+                return start_response(status, headers, exc_info)  # re-raises: too late to change
+            captured[:] = [(status, headers, exc_info)]
+            return write
+
+        def write(data: bytes) -> None:
+            # The legacy write() sends before the body is known: no script in such a response.
+            if not passed_through:
+                passed_through.append(True)
+                status, headers, exc_info = captured[0]
+                writes.append(start_response(status, headers, exc_info))
+            writes[0](data)
+
+        writes: list[Any] = []
+        result = self.app(environ, capture)
+        close = getattr(result, "close", None)
+        blocks = iter(result)
+        early: list[bytes] = []
+        try:
+            if not captured:  # a generator app calls start_response when first iterated
+                for block in blocks:
+                    early.append(block)
+                    if captured:
+                        break
+            if passed_through or not captured:
+                return ClosingIterator(chain(early, blocks), close)
+            status, headers, exc_info = captured[0]
+            body = self._add_script(environ, status, headers, early, blocks)
+            if body is None:
+                start_response(status, headers, exc_info)
+                return ClosingIterator(chain(early, blocks), close)
+            new_headers, new_blocks = body
+            start_response(status, new_headers, exc_info)
+            return ClosingIterator(new_blocks, close)
+        except BaseException:
+            if close is not None:
+                close()
+            raise
+
+    def _add_script(
+        self,
+        environ: WSGIEnvironment,
+        status: str,
+        headers: Headers,
+        early: list[bytes],
+        blocks: Iterator[bytes],
+    ) -> tuple[Headers, Iterable[bytes]] | None:
+        """The headers and body with the script in, or None to send the response as it is
+        (``early`` then holds whatever was read of the body)."""
+        if not response_fits(status, headers):
+            return None
+        length = content_length(headers)
+        if length is not None and length > MAX_HELD:
+            return None
+        start = b"".join(early) + read_prefix(blocks)
+        early[:] = [start]
+        if not is_document(start):
+            return None
+        nonce = secrets.token_urlsafe(12)
+        try:
+            new_headers = amend_headers(headers, self._sources(environ, nonce))
+        except CannotAllow as refusal:
+            self._log_untouched(str(refusal))
+            return None
+        tag = self._tag(environ, nonce)
+        if length is None:
+            return new_headers, stream_with_tag(start, blocks, tag)
+        body = start + b"".join(blocks)
+        early[:] = [body]
+        with_tag = insert_before_body_end(body, tag)
+        if with_tag is None:
+            return None
+        return with_length(new_headers, len(with_tag)), [with_tag]
+
+    def _sources(self, environ: WSGIEnvironment, nonce: str) -> LiveSources:
+        scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
+        origin = f"{scheme}://{environ['HTTP_HOST']}"
+        prefix = origin + _script_root(environ) + PREFIX
+        return LiveSources(nonce, prefix + "client.js", prefix, origin)
+
+    def _tag(self, environ: WSGIEnvironment, nonce: str) -> bytes:
+        prefix = _script_root(environ) + PREFIX
+        return (
+            f'<script src="{escape(prefix)}client.js" data-wsgidev-boot="{escape(self.boot)}"'
+            f' data-wsgidev-events="{escape(prefix)}events"'
+            f' data-wsgidev-error="{escape(prefix)}error" nonce="{escape(nonce)}" defer></script>'
+        ).encode()
+
+    def _log_untouched(self, reason: str) -> None:
+        with self._lock:
+            if reason in self._untouched_logged:
+                return
+            self._untouched_logged.add(reason)
+        logger.warning(
+            " * Live reload left pages untouched because %s: open pages will not reload by "
+            "themselves (allow 'self' in that directive to have them reload)",
+            reason,
+        )
+
+
+def error_summary(
+    app: WSGIApplication, environ: WSGIEnvironment, token: str
+) -> dict[str, Any] | None:
+    """What the overlay shows of retained error ``token``, asked of the debugger inside."""
+    inner = dict(environ)
+    inner.update(
+        {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/",
+            "QUERY_STRING": f"__debugger__=yes&tb={token}&format=json",
+            "HTTP_ACCEPT": "application/json",
+            "CONTENT_LENGTH": "0",
+            "wsgi.input": BytesIO(b""),
+        }
+    )
+    inner.pop("HTTP_SEC_FETCH_DEST", None)
+    statuses: list[str] = []
+
+    def start(status: str, headers: Headers, exc_info: Any = None) -> Any:
+        statuses.append(status)
+        return lambda data: None
+
+    result = app(inner, start)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    if not statuses or not statuses[-1].startswith("200"):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "type" not in data:
+        return None
+    return _summarise(data)
+
+
+def _summarise(data: dict[str, Any]) -> dict[str, Any]:
+    chain_items = [item for item in data.get("chain") or [] if isinstance(item, dict)]
+    item = next(
+        (
+            item
+            for item in reversed(chain_items)
+            if item.get("type") == data.get("type") and item.get("message") == data.get("message")
+        ),
+        chain_items[-1] if chain_items else None,
+    )
+    frames = [
+        f for f in (item or {}).get("frames") or [] if isinstance(f, dict) and "filename" in f
+    ]
+    frame = next(
+        (f for f in reversed(frames) if f.get("kind") == "app"), frames[-1] if frames else None
+    )
+    request = data.get("request") or None
+    return {
+        "type": data.get("type"),
+        "message": data.get("message"),
+        "traceback_url": data.get("traceback_url"),
+        "request": None
+        if not isinstance(request, dict)
+        else {"method": request.get("method"), "url": request.get("url")},
+        "frame": None if frame is None else _frame_summary(frame),
+    }
+
+
+def _frame_summary(frame: dict[str, Any]) -> dict[str, Any]:
+    filename, lineno = str(frame.get("filename")), frame.get("lineno")
+    lines: list[dict[str, Any]] = []
+    if isinstance(lineno, int) and lineno > 0:
+        source = linecache.getlines(filename)
+        first = max(lineno - SOURCE_CONTEXT, 1)
+        for number in range(first, min(lineno + SOURCE_CONTEXT, len(source)) + 1):
+            lines.append(
+                {"lineno": number, "text": source[number - 1].rstrip("\r\n")[:SOURCE_WIDTH]}
+            )
+        if not lines and frame.get("line"):
+            lines.append({"lineno": lineno, "text": str(frame["line"])[:SOURCE_WIDTH]})
+    return {
+        "filename": filename,
+        "lineno": lineno,
+        "function": frame.get("function"),
+        "lines": lines,
+    }
+
+
+def _script_root(environ: WSGIEnvironment) -> str:
+    return quote(str(environ.get("SCRIPT_NAME", "")).encode("latin-1", "replace")).rstrip("/")
+
+
+def _plain(
+    start_response: StartResponse, status: str, text: str, extra: Headers | None = None
+) -> list[bytes]:
+    body = text.encode("utf-8", "replace")
+    start_response(
+        status,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            *(extra or []),
+        ],
+    )
+    return [body]
+
+
+def _static_roots(
+    static_files: Mapping[str, str | os.PathLike[str]] | None,
+) -> list[tuple[str, str]]:
+    if static_files is None:
+        return []
+    if not isinstance(static_files, Mapping):
+        raise TypeError(
+            "static_files must be a mapping of URL prefix to folder, such as "
+            f"{{'/static': 'static'}}, got {type(static_files).__name__}"
+        )
+    roots = []
+    for prefix, folder in static_files.items():
+        if not isinstance(prefix, str) or not prefix.startswith("/"):
+            raise ValueError(
+                f"static_files keys must be URL paths such as '/static', got {prefix!r}"
+            )
+        if not isinstance(folder, (str, os.PathLike)):
+            raise TypeError(
+                f"static_files[{prefix!r}] must be a folder path, got {type(folder).__name__}"
+            )
+        roots.append((os.path.abspath(os.fspath(folder)), prefix))
+    # The longest folder first, so a file in a nested export gets that export's URL.
+    return sorted(roots, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def _watched_paths(watch: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
+    if isinstance(watch, (str, bytes, os.PathLike)) or not isinstance(watch, Iterable):
+        raise TypeError(f"watch must be a list of folders or files, got {type(watch).__name__}")
+    paths = []
+    for item in watch:
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(f"watch must contain paths, got {type(item).__name__} {item!r}")
+        paths.append(os.path.abspath(os.fspath(item)))
+    return tuple(paths)
