@@ -7,6 +7,7 @@ imports a framework, so an app without Flask, Django or Bottle costs a few attri
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -104,3 +105,50 @@ def follow_templates(app: object) -> tuple[str, ...]:
             return ()
         return tuple(sorted(str(folder) for folder in folders))
     return ()
+
+
+def page_files(app: object) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+    """The framework's static folders (URL prefix, folder) and template folders, for live
+    reload: a page shows them, but a change to them needs no restart."""
+    framework = find_framework(app)
+    if framework is None:
+        return [], ()
+    try:
+        if framework.name == "Flask":
+            return _flask_page_files(framework.app)
+        if framework.name == "Django":
+            return _django_static(), ()
+    except Exception:  # an unusual configuration: live reload still follows restarts
+        pass
+    return [], ()
+
+
+def _flask_page_files(app: Any) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+    static: list[tuple[str, str]] = []
+    if app.has_static_folder and app.static_url_path is not None:
+        static.append((app.static_url_path or "/", app.static_folder))
+    templates: list[str] = []
+    for owner in (app, *app.blueprints.values()):
+        folder = getattr(owner, "template_folder", None)
+        root = getattr(owner, "root_path", None)
+        if folder and root:
+            templates.append(os.path.join(root, folder))
+    return static, tuple(path for path in templates if os.path.isdir(path))
+
+
+def _django_static() -> list[tuple[str, str]]:
+    """Folders the staticfiles finders serve under STATIC_URL (when it is a path)."""
+    settings = importlib.import_module("django.conf").settings
+    url = str(getattr(settings, "STATIC_URL", "") or "")
+    if not url.startswith("/") or "django.contrib.staticfiles" not in settings.INSTALLED_APPS:
+        return []
+    finders = importlib.import_module("django.contrib.staticfiles.finders")
+    static: list[tuple[str, str]] = []
+    for finder in finders.get_finders():
+        for prefix, root in getattr(finder, "locations", ()):
+            static.append((url.rstrip("/") + "/" + prefix.strip("/") if prefix else url, root))
+        for storage in getattr(finder, "storages", {}).values():
+            location = getattr(storage, "location", None)
+            if location and os.path.isdir(location):
+                static.append((url, location))
+    return static

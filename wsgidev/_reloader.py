@@ -91,6 +91,7 @@ class ReloaderOptions:
     port: int = 0
     use_debugger: bool = False
     use_evalex: bool = True
+    live_reload: bool = False
     threaded: bool = False
     ssl: SslSpec = None
     # Scanned for new .py files besides the program's directory and the loaded packages.

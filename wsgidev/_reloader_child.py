@@ -326,6 +326,13 @@ def startup_error_app(exc: BaseException, text: str, options: ReloaderOptions) -
         debugger = DebuggedApplication(raise_it, evalex=options.use_evalex, mcp=True)
         debugger.mark_logged(exc)  # serve_startup_error printed it: requests log one line
         debugger.startup_error = text  # what MCP's server_status reports
+        if options.live_reload:
+            # Open pages show this error by themselves, and come back once it is fixed.
+            from .debug.security import prepare_for_serving
+            from .serving import wrap_live_reload
+
+            prepare_for_serving(debugger, options.hostname)
+            return wrap_live_reload(debugger, raise_it, None)
         return debugger
 
     body = (

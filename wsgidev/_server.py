@@ -177,6 +177,11 @@ class BaseWSGIServer(ConnectionLoop):
     def fileno(self) -> int:
         return self.socket.fileno()
 
+    @property
+    def open_streams(self) -> int:
+        """How many event streams (see LiveReloadMiddleware) the I/O loop keeps open."""
+        return len(self._streams)
+
     def log(self, type: str, message: str, *args: object) -> None:
         getattr(logger, type, logger.info)(message, *args)
 

@@ -168,6 +168,14 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         help="with --debug: show tracebacks but no Python console in the browser",
     )
     debug.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="live reload: open pages reload after a change, stylesheets under --static swap "
+        "in place, and errors of background requests show on the page; on by default with "
+        "--debug and the reloader",
+    )
+    debug.add_argument(
         "--reloader-type",
         choices=["auto", "stat", "watchfiles", "watchdog"],
         default=None,
@@ -295,6 +303,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         processes=args.processes,
         static_files=static,
         ssl_context=ssl_context,
+        live_reload=args.live,
     )
     return 0
 

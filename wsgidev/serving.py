@@ -91,6 +91,8 @@ def run_simple(
     static_files: Mapping[str, Any] | None = None,
     passthrough_errors: bool = False,
     ssl_context: Any = None,
+    *,
+    live_reload: bool | None = None,
 ) -> None:
     """Serve ``application`` for development until Ctrl+C (then return normally).
 
@@ -101,6 +103,11 @@ def run_simple(
     ``"adhoc"``. An address that cannot be listened on (a port in use, a host that does not
     resolve or is not this machine's, a Unix socket in use) logs one line and exits with
     status 1, as Werkzeug does for a port in use.
+
+    ``live_reload`` (keyword only; default: on with both the reloader and the debugger) wraps
+    everything in LiveReloadMiddleware: open pages reload after a restart or a template
+    change, stylesheets under ``static_files`` are swapped in place, and errors of the page's
+    ``fetch()``/XHR requests show in an overlay.
 
     Raises ``TypeError`` for an argument of the wrong type and ``ValueError`` for a wrong
     value, naming the argument and what to pass.
@@ -114,7 +121,10 @@ def run_simple(
         use_evalex=use_evalex,
         threaded=threaded,
         passthrough_errors=passthrough_errors,
+        live_reload=live_reload,
     )
+    if live_reload is None:
+        live_reload = bool(use_reloader and use_debugger)
     _check_optional_arguments(request_handler, static_files)
     # Lists now, so that checking a generator's items does not use them up.
     extra_files = _path_list("extra_files", extra_files, "file paths")
@@ -141,6 +151,7 @@ def run_simple(
             port=bound.port,
             use_debugger=use_debugger,
             use_evalex=use_evalex,
+            live_reload=bool(live_reload),
             threaded=threaded,
             ssl=ReloaderOptions.ssl_spec(ssl_context),
         )
@@ -155,12 +166,18 @@ def run_simple(
         from ._frameworks import follow_templates
 
         templates = follow_templates(application)
+    inner = application
     application = _wrap(application, use_debugger, use_evalex, static_files)
-    if use_debugger:
+    if use_debugger or live_reload:
         from .debug.security import prepare_for_serving
 
-        # Trust the name the server was started with; warn loudly when evalex is reachable.
-        prepare_for_serving(application, hostname)
+        if use_debugger:
+            # Trust the name the server was started with; warn loudly when evalex is reachable.
+            prepare_for_serving(application, hostname)
+        if live_reload:
+            application = wrap_live_reload(application, inner, static_files)
+            if not use_debugger:
+                prepare_for_serving(application, hostname)
     server = _make_server_or_exit(
         hostname,
         port,
@@ -215,6 +232,30 @@ def _wrap(
         # Served by wsgidev's own server: coding agents may read the errors (read-only).
         application = DebuggedApplication(application, evalex=use_evalex, mcp=True)
     return application
+
+
+def wrap_live_reload(
+    application: WSGIApplication, app: object, static_files: Mapping[str, Any] | None
+) -> WSGIApplication:
+    """Outermost, so the debugger's pages follow the code too; it answers the same hosts as
+    the debugger, and watches the static exports and the framework's templates and static
+    folder (``app`` is the user's app, inside every middleware)."""
+    from ._frameworks import page_files
+    from .middleware.live_reload import LiveReloadMiddleware
+
+    exports = [
+        (prefix, os.fspath(target))
+        for prefix, target in (static_files or {}).items()
+        if isinstance(target, (str, os.PathLike)) and os.path.exists(target)
+    ]
+    framework_static, templates = page_files(app)
+    trusted = getattr(application, "trusted_hosts", None)
+    return LiveReloadMiddleware(
+        application,
+        static_files=framework_static + exports,
+        watch=templates,
+        trusted_hosts=trusted if isinstance(trusted, list) else None,
+    )
 
 
 def _check_arguments(

@@ -83,6 +83,12 @@ def _ssl(cert: str | None, key: str | None) -> Any:
 @click.option(
     "--evalex/--no-evalex", default=True, help="Offer the console on the debugger's page."
 )
+@click.option(
+    "--live/--no-live",
+    default=None,
+    help="Open pages reload after a change and show errors of background requests "
+    "(default: on with the reloader and the debugger).",
+)
 @pass_script_info
 def dev_command(
     info: ScriptInfo,
@@ -97,6 +103,7 @@ def dev_command(
     exclude_patterns: list[str] | None,
     static: dict[str, str] | None,
     evalex: bool,
+    live: bool | None,
 ) -> None:
     """Run the app with wsgidev: its server, reloader and debugger.
 
@@ -132,4 +139,5 @@ def dev_command(
         threaded=with_threads,
         static_files=static,
         ssl_context=ssl_context,
+        live_reload=live,
     )

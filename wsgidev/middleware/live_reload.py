@@ -54,6 +54,9 @@ from ._live_watch import AssetWatcher
 __all__ = ["LiveReloadMiddleware"]
 
 PREFIX = "/__wsgidev__/live/"
+StaticFiles = (
+    Mapping[str, "str | os.PathLike[str]"] | Iterable[tuple[str, "str | os.PathLike[str]"]]
+)
 # How long a browser waits before it reconnects a stream that ended (the script also retries).
 RETRY_MS = 500
 # Lines of source around the raising line in an error summary, and their width.
@@ -66,7 +69,8 @@ _HOST = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 class LiveReloadMiddleware:
     """Wrap ``app`` so that open pages reload on changes and show background-request errors.
 
-    ``static_files`` maps URL prefixes to folders (as SharedDataMiddleware's exports): a saved
+    ``static_files`` maps URL prefixes to folders (as SharedDataMiddleware's exports; also
+    a list of (prefix, folder) pairs, for several folders under one prefix): a saved
     ``.css`` file there is swapped into open pages, any other file reloads them. ``watch``
     lists more folders or files whose change reloads the pages (templates). A restart of the
     app (the reloader) always reloads them. ``trusted_hosts`` are the Host names the script,
@@ -78,7 +82,7 @@ class LiveReloadMiddleware:
         self,
         app: WSGIApplication,
         *,
-        static_files: Mapping[str, str | os.PathLike[str]] | None = None,
+        static_files: StaticFiles | None = None,
         watch: Iterable[str | os.PathLike[str]] = (),
         trusted_hosts: list[str] | None = None,
         heartbeat: float = 15.0,
@@ -445,18 +449,20 @@ def _plain(
     return [body]
 
 
-def _static_roots(
-    static_files: Mapping[str, str | os.PathLike[str]] | None,
-) -> list[tuple[str, str]]:
+def _static_roots(static_files: StaticFiles | None) -> list[tuple[str, str]]:
     if static_files is None:
         return []
-    if not isinstance(static_files, Mapping):
+    if isinstance(static_files, (str, bytes)) or not isinstance(static_files, Iterable):
         raise TypeError(
             "static_files must be a mapping of URL prefix to folder, such as "
             f"{{'/static': 'static'}}, got {type(static_files).__name__}"
         )
+    pairs = static_files.items() if isinstance(static_files, Mapping) else static_files
     roots = []
-    for prefix, folder in static_files.items():
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError(f"static_files must hold (URL prefix, folder) pairs, got {pair!r}")
+        prefix, folder = pair
         if not isinstance(prefix, str) or not prefix.startswith("/"):
             raise ValueError(
                 f"static_files keys must be URL paths such as '/static', got {prefix!r}"

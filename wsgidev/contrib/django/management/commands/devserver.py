@@ -9,6 +9,7 @@ is wsgidev's (template folders included), and the banner is wsgidev's ``* Runnin
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from django.apps import apps
@@ -27,6 +28,16 @@ else:
 
 class Command(RunserverCommand):  # type: ignore[misc]  # Django ships no type hints
     help = "Starts the wsgidev development server: runserver with wsgidev's debugger."
+
+    def add_arguments(self, parser: Any) -> None:
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--live",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="Open pages reload after a change and show errors of background requests "
+            "(default: on with the reloader).",
+        )
 
     def run(self, **options: Any) -> None:
         # wsgidev's reloader re-runs this command in a child; Django's is not used.
@@ -54,4 +65,5 @@ class Command(RunserverCommand):  # type: ignore[misc]  # Django ships no type h
             use_debugger=True,
             use_evalex=True,
             threaded=bool(options["use_threading"]),
+            live_reload=options.get("live"),
         )
