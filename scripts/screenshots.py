@@ -1,8 +1,10 @@
-"""Regenerate the README's screenshots: the traceback page and a console in one of its frames.
+"""Regenerate the README's screenshots: the traceback page, a console in one of its frames, and
+the live-reload overlay over a page whose ``fetch()`` failed.
 
 Writes a small Flask shop with a bug into a temporary project folder, serves it with
 ``wsgidev run shop:app --debug`` on a free port of 127.0.0.1 with a known PIN, drives headless
-Chromium through Playwright, and writes ``docs/traceback.png`` and ``docs/console.png``.
+Chromium through Playwright, and writes ``docs/traceback.png``, ``docs/console.png`` and
+``docs/live-overlay.png``.
 
     python scripts/screenshots.py [--out docs] [--chromium /usr/bin/chromium]
 
@@ -34,7 +36,7 @@ ERROR_ROUTE = "/checkout"
 # The app in the pictures: Flask's frames fold away as library frames, the shop's stay open,
 # and the secret-looking local is masked.
 SHOP_APP = """\
-from flask import Flask
+from flask import Flask, render_template
 
 app = Flask(__name__)
 app.config["PROPAGATE_EXCEPTIONS"] = True  # let errors reach wsgidev's debugger
@@ -56,7 +58,38 @@ def order_total(cart):
 def checkout():
     cart = {"apple": 3, "pear": 1}
     return {"total": order_total(cart)}
+
+
+@app.get("/")
+def shop():
+    return render_template("shop.html")
 """
+SHOP_PAGE = """\
+<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>My shop</title>
+  <link rel="stylesheet" href="/static/shop.css">
+  <script src="/static/shop.js" defer></script>
+</head>
+<body>
+  <h1>My shop</h1>
+  <p>3 apples, 1 pear.</p>
+  <button id="checkout">Check out</button>
+  <p id="total">Total: not computed yet</p>
+</body>
+</html>
+"""
+SHOP_SCRIPT = """\
+document.querySelector("#checkout").addEventListener("click", async () => {
+  const response = await fetch("/checkout");
+  if (response.ok) {
+    document.querySelector("#total").textContent = "Total: " + (await response.json()).total;
+  }
+});
+"""
+SHOP_STYLE = "body { font-family: sans-serif; margin: 2rem 3rem; }\n"
 RUNNING_ON = re.compile(r" \* Running on (http://127\.0\.0\.1:\d+)")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -84,6 +117,13 @@ def shop_server(startup_timeout: float = 30.0) -> Iterator[str]:
     project = Path(tempfile.gettempdir()) / "myshop"
     project.mkdir(exist_ok=True)
     (project / "shop.py").write_text(SHOP_APP, encoding="utf-8")
+    for folder, name, text in (
+        ("templates", "shop.html", SHOP_PAGE),
+        ("static", "shop.js", SHOP_SCRIPT),
+        ("static", "shop.css", SHOP_STYLE),
+    ):
+        (project / folder).mkdir(exist_ok=True)
+        (project / folder / name).write_text(text, encoding="utf-8")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "WSGIDEV_DEBUG_PIN": PIN}
     command = [sys.executable, "-m", "wsgidev", "run", "shop:app", "--debug"]
     proc = subprocess.Popen(
@@ -217,6 +257,15 @@ def shoot_console(page: Page, out: Path, width: int) -> None:
     )
 
 
+def shoot_overlay(page: Page, url: str, out: Path) -> None:
+    """The shop's page after its Check out button's fetch() failed: the overlay shows why."""
+    with page.expect_console_message(lambda m: "live reload connected" in m.text):
+        page.goto(url + "/")
+    page.click("#checkout")
+    page.locator("wsgidev-overlay .entry").first.wait_for(timeout=10_000)
+    page.screenshot(path=str(out))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -238,10 +287,13 @@ def main() -> int:
         errors = watch_for_errors(page)
         shoot_traceback(page, url, args.out / "traceback.png")
         shoot_console(page, args.out / "console.png", args.width)
+        page = context.new_page()
+        errors += watch_for_errors(page)
+        shoot_overlay(page, url, args.out / "live-overlay.png")
     if errors:
         print("the page reported errors:\n" + "\n".join(errors), file=sys.stderr)
         return 1
-    for name in ("traceback.png", "console.png"):
+    for name in ("traceback.png", "console.png", "live-overlay.png"):
         print(f"wrote {args.out / name}")
     return 0
 
