@@ -3,8 +3,9 @@ the live-reload overlay over a page whose ``fetch()`` failed.
 
 Writes a small Flask shop with a bug into a temporary project folder, serves it with
 ``wsgidev run shop:app --debug`` on a free port of 127.0.0.1 with a known PIN, drives headless
-Chromium through Playwright, and writes ``docs/traceback.png``, ``docs/console.png`` and
-``docs/live-overlay.png``.
+Chromium through Playwright, and writes ``docs/traceback.png``, ``docs/console.png``, and the
+pair ``docs/live-off.png`` (a failed ``fetch()`` under ``--no-live``) and
+``docs/live-overlay.png`` (the same with live reload on).
 
     python scripts/screenshots.py [--out docs] [--chromium /usr/bin/chromium]
 
@@ -111,7 +112,7 @@ CONSOLE_SESSION = [
 
 
 @contextmanager
-def shop_server(startup_timeout: float = 30.0) -> Iterator[str]:
+def shop_server(*extra: str, startup_timeout: float = 30.0) -> Iterator[str]:
     """Serve the shop with the debugger; yield its URL; stop it (Ctrl+C, then kill)."""
     # A stable, ordinary-looking project path: it is printed on the page.
     project = Path(tempfile.gettempdir()) / "myshop"
@@ -125,7 +126,7 @@ def shop_server(startup_timeout: float = 30.0) -> Iterator[str]:
         (project / folder).mkdir(exist_ok=True)
         (project / folder / name).write_text(text, encoding="utf-8")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "WSGIDEV_DEBUG_PIN": PIN}
-    command = [sys.executable, "-m", "wsgidev", "run", "shop:app", "--debug"]
+    command = [sys.executable, "-m", "wsgidev", "run", "shop:app", "--debug", *extra]
     proc = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", "0"],
         cwd=project,
@@ -266,6 +267,15 @@ def shoot_overlay(page: Page, url: str, out: Path) -> None:
     page.screenshot(path=str(out))
 
 
+def shoot_without_overlay(page: Page, url: str, out: Path) -> None:
+    """The same click under ``--no-live``: the error only reaches the network tab."""
+    page.goto(url + "/")
+    with page.expect_response(lambda response: response.url.endswith(ERROR_ROUTE)):
+        page.click("#checkout")
+    page.wait_for_timeout(500)  # what the page would show by now, it shows
+    page.screenshot(path=str(out))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -290,10 +300,14 @@ def main() -> int:
         page = context.new_page()
         errors += watch_for_errors(page)
         shoot_overlay(page, url, args.out / "live-overlay.png")
+    with shop_server("--no-live") as url, browser(args.chromium, args.width, 600) as context:
+        page = context.new_page()
+        errors += watch_for_errors(page)
+        shoot_without_overlay(page, url, args.out / "live-off.png")
     if errors:
         print("the page reported errors:\n" + "\n".join(errors), file=sys.stderr)
         return 1
-    for name in ("traceback.png", "console.png", "live-overlay.png"):
+    for name in ("traceback.png", "console.png", "live-overlay.png", "live-off.png"):
         print(f"wrote {args.out / name}")
     return 0
 
