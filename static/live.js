@@ -36,22 +36,18 @@
   // Everything the middleware serves lives beside the error URL; never report those requests.
   const OWN_PREFIX = new URL(ERROR_URL, location.href).href.replace(/[^/]*$/, "");
 
-  function parse(text) {
+  // Runs ``action`` and swallows any exception: what this script observes or stores must
+  // never break the page (sessionStorage, for one, throws when disabled or full).
+  function quietly(action) {
     try {
-      return JSON.parse(text);
+      return action();
     } catch (err) {
       return null;
     }
   }
 
-  // sessionStorage throws when storage is disabled or full: every access goes through here.
-  function storage(use) {
-    try {
-      return use(window.sessionStorage);
-    } catch (err) {
-      return null;
-    }
-  }
+  const parse = (text) => quietly(() => JSON.parse(text));
+  const storage = (use) => quietly(() => use(window.sessionStorage));
 
   // -- scroll position across reloads ------------------------------------------------------
 
@@ -135,13 +131,8 @@
     clearTimeout(timer);
     timer = 0;
     if (stopped || source) return;
-    let stream;
-    try {
-      stream = new EventSource(EVENTS_URL);
-    } catch (err) {
-      retryLater();
-      return;
-    }
+    const stream = quietly(() => new EventSource(EVENTS_URL));
+    if (!stream) return retryLater();
     source = stream;
     // Events of a stream this script has already closed are stale: ignore them.
     const on = (name, handle) =>
@@ -160,11 +151,11 @@
     });
     on("reload", (event) => {
       const data = parse(event.data);
-      reload((data && data.path) || "a file changed");
+      reload("changed " + ((data && data.path) || "a file"));
     });
     on("css", (event) => {
       const data = parse(event.data);
-      if (data && typeof data.url === "string") swapStylesheets(data.url);
+      if (data && typeof data.url === "string") quietly(() => swapStylesheets(data.url));
     });
     on("error", () => {
       // The browser would retry on its own schedule (or give up): use ours instead.
@@ -203,31 +194,17 @@
   const replacing = new Map(); // a clone still loading -> the links it replaces once loaded
   const retiring = new WeakSet(); // links already being replaced
 
-  function decodedPath(url) {
-    // The server quotes more characters than the URL parser does: compare decoded paths.
-    try {
-      return decodeURIComponent(url.pathname);
-    } catch (err) {
-      return url.pathname;
-    }
-  }
+  // The server quotes more characters than the URL parser does: compare decoded paths.
+  const decodedPath = (url) => quietly(() => decodeURIComponent(url.pathname)) || url.pathname;
 
   function swapStylesheets(path) {
-    let wanted;
-    try {
-      wanted = decodedPath(new URL(path, location.origin));
-    } catch (err) {
-      return;
-    }
+    const asked = quietly(() => new URL(path, location.origin));
+    if (!asked) return;
+    const wanted = decodedPath(asked);
     const links = [];
     for (const link of document.querySelectorAll('link[rel~="stylesheet"][href]')) {
-      let url;
-      try {
-        url = new URL(link.href);
-      } catch (err) {
-        continue;
-      }
-      if (url.origin === location.origin && !retiring.has(link)) links.push([link, url]);
+      const url = quietly(() => new URL(link.href));
+      if (url && url.origin === location.origin && !retiring.has(link)) links.push([link, url]);
     }
     const exact = links.filter(([, url]) => decodedPath(url) === wanted);
     // Under a SCRIPT_NAME the page's URL has a prefix the server's path lacks.
@@ -332,25 +309,20 @@ a.full { color: #79c0ff; font-size: 12px; }
 
   function httpLink(value) {
     // Only http(s) targets: a "javascript:" URL must never become a link.
-    try {
-      const url = new URL(String(value), location.href);
-      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
-    } catch (err) {
-      return null;
-    }
+    const url = quietly(() => new URL(String(value), location.href));
+    return url && (url.protocol === "http:" || url.protocol === "https:") ? url.href : null;
   }
 
   class Overlay extends HTMLElement {
     constructor() {
       super();
       const shadow = this.attachShadow({ mode: "open" });
-      try {
+      // Not a <style> element: an app CSP without 'unsafe-inline' would block that.
+      quietly(() => {
         const sheet = new CSSStyleSheet();
         sheet.replaceSync(OVERLAY_CSS);
         shadow.adoptedStyleSheets = [sheet];
-      } catch (err) {
-        // Unstyled but still readable.
-      }
+      });
       this._items = []; // {seq, node}, newest first
       this._dropped = 0;
       const panel = el("div", "panel");
@@ -446,7 +418,8 @@ a.full { color: #79c0ff; font-size: 12px; }
           if (!line || typeof line !== "object") continue;
           const current = line.lineno === frame.lineno;
           const row = el("div", current ? "line current" : "line");
-          row.append(el("span", "lineno", String(line.lineno)), el("span", "text", String(line.text)));
+          row.append(el("span", "lineno", String(line.lineno)));
+          row.append(el("span", "text", String(line.text)));
           block.append(row);
         }
         source.append(block);
@@ -465,13 +438,11 @@ a.full { color: #79c0ff; font-size: 12px; }
   }
 
   function show(seq, info) {
-    try {
+    quietly(() => {
       if (!window.customElements || customElements.get(TAG) !== Overlay) return;
       if (!overlay) overlay = document.createElement(TAG);
       overlay.add(buildEntry(info), seq);
-    } catch (err) {
-      // Never let the overlay break the page.
-    }
+    });
   }
 
   // -- watching background requests --------------------------------------------------------
@@ -513,23 +484,16 @@ a.full { color: #79c0ff; font-size: 12px; }
     // The app gets the very promise the browser's fetch returned; a side branch looks at it.
     window.fetch = function fetch(input, init) {
       const result = originalFetch.apply(this, arguments);
-      try {
+      quietly(() => {
         let method = input instanceof Request ? input.method : "GET";
         if (init && init.method) method = String(init.method).toUpperCase();
         const asked = typeof input === "string" ? input : input instanceof URL ? input.href : "";
-        result.then(
-          (response) => {
-            try {
-              inspect(response.status, response.headers.get(HEADER), method, response.url || asked);
-            } catch (err) {
-              // Observing must never affect the app.
-            }
-          },
-          () => {}
-        );
-      } catch (err) {
-        // Same.
-      }
+        const look = (response) =>
+          quietly(() =>
+            inspect(response.status, response.headers.get(HEADER), method, response.url || asked)
+          );
+        result.then(look, () => {}); // the app handles its own rejections
+      });
       return result;
     };
   }
@@ -537,23 +501,22 @@ a.full { color: #79c0ff; font-size: 12px; }
   const xhrRequests = new WeakMap();
 
   function onXhrEnd() {
-    try {
-      if (!(this.status >= 400)) return;
+    const xhr = this;
+    quietly(() => {
+      if (!(xhr.status >= 400)) return;
       // getAllResponseHeaders() lists only readable headers: unlike getResponseHeader() it
       // never logs "Refused to get unsafe header" for a cross-origin response.
       let header = null;
-      for (const line of this.getAllResponseHeaders().split(/\r?\n/)) {
+      for (const line of xhr.getAllResponseHeaders().split(/\r?\n/)) {
         const colon = line.indexOf(":");
         if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === HEADER.toLowerCase()) {
           header = line.slice(colon + 1).trim();
         }
       }
-      const asked = xhrRequests.get(this) || {};
+      const asked = xhrRequests.get(xhr) || {};
       const method = asked.method ? String(asked.method).toUpperCase() : "GET";
-      inspect(this.status, header, method, this.responseURL || String(asked.url || ""));
-    } catch (err) {
-      // Observing must never affect the app.
-    }
+      inspect(xhr.status, header, method, xhr.responseURL || String(asked.url || ""));
+    });
   }
 
   if (window.XMLHttpRequest) {
@@ -561,19 +524,12 @@ a.full { color: #79c0ff; font-size: 12px; }
     const originalOpen = proto.open;
     const originalSend = proto.send;
     proto.open = function open(method, url) {
-      try {
-        xhrRequests.set(this, { method, url });
-      } catch (err) {
-        // Same.
-      }
+      quietly(() => xhrRequests.set(this, { method, url }));
       return originalOpen.apply(this, arguments);
     };
     proto.send = function send() {
-      try {
-        this.addEventListener("loadend", onXhrEnd); // the same function is added only once
-      } catch (err) {
-        // Same.
-      }
+      // The same listener function is added once however often the request is sent.
+      quietly(() => this.addEventListener("loadend", onXhrEnd));
       return originalSend.apply(this, arguments);
     };
   }

@@ -151,11 +151,11 @@ class LiveReloadMiddleware:
     def _route(
         self, name: str, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        environ["wsgidev.log_request"] = False  # every page load asks for these: keep logs clean
         refusal = self._refusal(environ)
         if refusal is not None:
             status, text = refusal
-            return _plain(start_response, status, text)
+            return _plain(start_response, status, text)  # logged: someone else is asking
+        environ["wsgidev.log_request"] = False  # every page load asks for these: keep logs clean
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return _plain(
                 start_response, "405 Method Not Allowed", "Use GET.\n", [("Allow", "GET, HEAD")]
