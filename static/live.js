@@ -292,7 +292,10 @@
 }
 .lines { display: inline-block; min-width: 100%; }
 .line { display: flex; white-space: pre; padding-right: 12px; }
-.lineno { flex: none; min-width: 4ch; padding: 0 10px; text-align: right; color: #6b737d; user-select: none; }
+.lineno {
+  flex: none; min-width: 4ch; padding: 0 10px; text-align: right; color: #6b737d;
+  user-select: none;
+}
 .line.current { background: rgba(229, 83, 75, 0.22); }
 .line.current .lineno { color: #ffa198; box-shadow: inset 3px 0 #e5534b; }
 a.full { color: #79c0ff; font-size: 12px; }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import WatchedPage
-from tests.conftest import LiveServer
+from tests.conftest import RUNNING_ON, LiveServer, checkout_env, start_server_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -233,3 +234,72 @@ def test_the_apps_own_content_security_policy_stays_enforced(
     page.evaluate("fetch('/api/cart')")
     overlay(page).locator(".entry .type").first.wait_for(timeout=2_000)
     assert browser_page.csp_violations() == violations  # the overlay needed no exception
+
+
+DJANGO_SETTINGS = """\
+SECRET_KEY = "test-only"
+DEBUG = True
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "mysite.urls"
+INSTALLED_APPS = ["django.contrib.staticfiles", "shop", "wsgidev.contrib.django"]
+MIDDLEWARE = []
+DATABASES = {}
+STATIC_URL = "/static/"
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+"""
+DJANGO_PAGE = """\
+{% load static %}<!doctype html>
+<html><head><link rel="stylesheet" href="{% static 'shop/site.css' %}"></head>
+<body><h1 id="title">VERSION</h1></body></html>
+"""
+
+
+@pytest.fixture
+def django_project(tmp_path: Path) -> Path:
+    pytest.importorskip("django")
+    (tmp_path / "manage.py").write_text(
+        "import os, sys\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n"
+        "from django.core.management import execute_from_command_line\n"
+        "execute_from_command_line(sys.argv)\n"
+    )
+    (tmp_path / "mysite").mkdir()
+    (tmp_path / "mysite" / "__init__.py").write_text("")
+    (tmp_path / "mysite" / "settings.py").write_text(DJANGO_SETTINGS)
+    (tmp_path / "mysite" / "urls.py").write_text(
+        "from django.shortcuts import render\nfrom django.urls import path\n"
+        "urlpatterns = [path('', lambda request: render(request, 'shop/index.html'))]\n"
+    )
+    shop = tmp_path / "shop"
+    (shop / "templates" / "shop").mkdir(parents=True)
+    (shop / "static" / "shop").mkdir(parents=True)
+    (shop / "__init__.py").write_text("")
+    (shop / "templates" / "shop" / "index.html").write_text(DJANGO_PAGE.replace("VERSION", "v1"))
+    (shop / "static" / "shop" / "site.css").write_text("h1 { color: rgb(0, 128, 0); }\n")
+    return tmp_path
+
+
+def test_a_django_devserver_page_follows_its_stylesheet_and_templates(
+    django_project: Path, browser_page: WatchedPage
+) -> None:
+    command = [sys.executable, "manage.py", "devserver", "--skip-checks", "127.0.0.1:0"]
+    server = start_server_process(command, RUNNING_ON.pattern, checkout_env(), django_project)
+    try:
+        follow_django_page(server, django_project, browser_page)
+    finally:
+        server.stop()
+
+
+def follow_django_page(server: LiveServer, django_project: Path, browser_page: WatchedPage) -> None:
+    page = open_page(browser_page, server.url + "/")
+    color = "getComputedStyle(document.querySelector('#title')).color"
+    assert page.evaluate(color) == "rgb(0, 128, 0)"
+    (django_project / "shop" / "static" / "shop" / "site.css").write_text(
+        "h1 { color: rgb(0, 0, 255); }\n"
+    )
+    page.wait_for_function(f"{color} === 'rgb(0, 0, 255)'", timeout=3_000)
+    assert page.evaluate("window.marker") == "kept"  # swapped in place
+    template = django_project / "shop" / "templates" / "shop" / "index.html"
+    template.write_text(DJANGO_PAGE.replace("VERSION", "v2"))
+    wait_until(lambda: page.locator("#title").inner_text() == "v2", 5.0)
+    assert reloaded(page)
