@@ -303,3 +303,21 @@ def follow_django_page(server: LiveServer, django_project: Path, browser_page: W
     template.write_text(DJANGO_PAGE.replace("VERSION", "v2"))
     wait_until(lambda: page.locator("#title").inner_text() == "v2", 5.0)
     assert reloaded(page)
+
+
+def test_a_tab_on_a_stopped_server_reloads_when_a_server_is_back(
+    server: LiveServer, project: Path, browser_page: WatchedPage
+) -> None:
+    page = open_page(browser_page, server.url + "/")
+    port = server.port
+    assert server.stop() == 0
+    time.sleep(1.0)  # the tab retries meanwhile, backing off
+    assert page.evaluate("window.marker") == "kept"  # nothing to reload into yet
+    (project / "app.py").write_text(APP.format(version="back"))
+    command = [sys.executable, "-m", "wsgidev", "run", "app:app", "--debug", "--port", str(port)]
+    again = start_server_process(command, RUNNING_ON.pattern, checkout_env(), project)
+    try:
+        wait_until(lambda: page.locator("#title").inner_text().startswith("back"), 7.0)
+        assert reloaded(page)
+    finally:
+        again.stop()
