@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--static", action="append", default=[], help="URL=DIR")
     parser.add_argument("--passthrough-errors", action="store_true")
     parser.add_argument("--ssl", default=None, help="'adhoc' or CERT,KEY")
+    parser.add_argument("--live", action=argparse.BooleanOptionalAction, default=None)
     args = parser.parse_args()
 
     app = importlib.import_module(f"tests.apps.{args.name}").app
@@ -51,6 +52,7 @@ def main() -> None:
         static_files=static,
         passthrough_errors=args.passthrough_errors,
         ssl_context=ssl_context,
+        live_reload=args.live,
     )
 
 

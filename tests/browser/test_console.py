@@ -290,12 +290,14 @@ def test_a_page_for_a_refused_client_has_no_secret_and_its_console_says_why(
 def test_after_a_restart_the_open_page_says_reload_and_the_pin_is_not_asked_again(
     live_server: Callable[..., LiveServer], tmp_path: Path, browser_page: WatchedPage
 ) -> None:
+    """Without live reload the page stays as it was: its console says the server restarted."""
     trigger = tmp_path / "settings.txt"
     trigger.write_text("one")
     env = {"WSGIDEV_DEBUG_PIN": PIN, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     server = live_server(
         "crash",
         "--debugger",
+        "--no-live",
         "--reload",
         "--reloader-type",
         "stat",
@@ -332,6 +334,43 @@ def test_after_a_restart_the_open_page_says_reload_and_the_pin_is_not_asked_agai
     assert last_result(console) == "84"
     # The restarted secret answers 403, which Chromium logs as a failed load.
     assert unexpected(browser_page, "status of 403") == []
+
+
+@pytest.mark.slow
+def test_with_live_reload_the_traceback_page_reloads_itself_after_a_restart(
+    live_server: Callable[..., LiveServer], tmp_path: Path, browser_page: WatchedPage
+) -> None:
+    """The error page follows the code like any page: after a restart it shows the failing
+    URL's new answer (here the same error, from the new process), and the PIN is kept."""
+    trigger = tmp_path / "settings.txt"
+    trigger.write_text("one")
+    env = {"WSGIDEV_DEBUG_PIN": PIN, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    server = live_server(
+        "crash",
+        "--debugger",
+        "--reload",
+        "--reloader-type",
+        "stat",
+        "--extra-file",
+        str(trigger),
+        env=env,
+    )
+    server.wait_for(r" \* Debugger PIN: ")
+    tab = browser_page.page
+    with tab.expect_console_message(lambda m: m.text == "[wsgidev] live reload connected"):
+        tab.goto(server.url + "/boom")
+    console = open_frame_console(tab)
+    type_pin(tab, PIN)
+    console.locator(".console-input").wait_for(state="visible")
+    tab.evaluate("window.marker = 'before'")
+    with tab.expect_event("load", timeout=20_000):
+        trigger.write_text("two")
+    assert tab.evaluate("window.marker") is None
+    console = open_frame_console(tab)
+    console.locator(".console-input").wait_for(state="visible")
+    assert tab.locator(".console-pin-input").count() == 0
+    enter(console, "user_id * 2")
+    assert last_result(console) == "84"
 
 
 class _OtherPortPage(http.server.BaseHTTPRequestHandler):
