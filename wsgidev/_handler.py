@@ -177,6 +177,12 @@ class WSGIRequestHandler:
         Returns what to send the usual way instead: a HEAD request or a refusal has no stream,
         and a forked child over TLS cannot give its connection back (its client reconnects).
         """
+        if self.server.draining:
+            # A stopping (or restarting) server: an empty body, so the client reconnects to
+            # the server that answers next instead of hearing this one's hello.
+            stream.close()
+            self.close_connection = True
+            return []
         if (
             self._no_body
             or self.status_code != 200
