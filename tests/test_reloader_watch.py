@@ -248,6 +248,55 @@ def test_stat_polls_a_recently_saved_file_faster_than_its_interval(project: Path
         running.close()
 
 
+def _untouched_for_a_day(path: Path) -> None:
+    day_ago = time.time() - 86_400
+    os.utime(path, (day_ago, day_ago))
+
+
+def test_stat_ticks_as_often_as_a_cheap_project_allows_under_the_default_interval(
+    project: Path,
+) -> None:
+    """A file nobody saved for a day is seen within a quarter of a second plus a tick, not a
+    whole default interval: a small project's tick costs microseconds."""
+    views = project / "pkg" / "views.py"
+    _untouched_for_a_day(views)
+    options = WatchOptions(interval=1.0, project_dirs=(str(project),))
+    scope = WatchScope(options, modules={})
+    watcher = make_watcher("stat", scope)
+    assert watcher.period == 0.25  # type: ignore[attr-defined]
+    watcher.close()
+    running = Running("stat", scope)
+    try:
+        time.sleep(0.05)
+        saved = time.monotonic()
+        views.write_text("VERSION = 3\n")
+        assert running.changed(2.0) == str(views)
+        assert time.monotonic() - saved < 0.9
+    finally:
+        running.close()
+
+
+def test_stat_keeps_a_longer_interval_as_asked(project: Path) -> None:
+    options = WatchOptions(interval=5.0, project_dirs=(str(project),))
+    watcher = make_watcher("stat", WatchScope(options, modules={}))
+    try:
+        assert watcher.period == 5.0  # type: ignore[attr-defined]
+    finally:
+        watcher.close()
+
+
+def test_stat_spaces_expensive_ticks_to_stay_within_its_cpu_budget(project: Path) -> None:
+    from wsgidev._watch_stat import CPU_BUDGET, StatWatcher
+
+    watcher = StatWatcher(WatchScope(WatchOptions(interval=1.0), modules={}))
+    for _ in range(30):
+        watcher._learn_cost(0.004)  # 1,000 modules on this machine
+    assert watcher.period == pytest.approx(0.004 / CPU_BUDGET, rel=0.01)
+    for _ in range(30):
+        watcher._learn_cost(0.02)  # a slow network mount: the interval is the bound
+    assert watcher.period == 1.0
+
+
 def test_watchdog_needs_few_emitters_for_a_big_tree(project: Path) -> None:
     if "watchdog" not in available_watchers():
         pytest.skip("watchdog is not installed (pip install 'wsgidev[watch]')")
