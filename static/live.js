@@ -5,7 +5,8 @@
 //   restarted with new code (or into / out of an import-error page) and the page reloads; a
 //   "reload" event (template or static file saved) reloads it too; a "css" event swaps the
 //   saved stylesheet in place, so scroll position, form input and JS state stay;
-// - reconnects under its own back-off (0.1 s doubling to 5 s) while the server is away, and
+// - reconnects under its own back-off (0.1 s doubling to 5 s) while the server is away or
+//   cannot keep the stream open, at once after a stream that lasted, and
 //   restores the scroll position after any reload it caused;
 // - watches the page's fetch() and XMLHttpRequest responses (htmx uses XHR) without altering
 //   them: an error carrying X-Wsgidev-Traceback shows the exception, the raising source lines
@@ -30,6 +31,7 @@
   const HEADER = "X-Wsgidev-Traceback";
   const MIN_DELAY = 100;
   const MAX_DELAY = 5000;
+  const STREAM_LASTED = 2000;
   const MAX_ENTRIES = 20;
   const SCROLL_KEY = "wsgidev-live:scroll:" + location.pathname + location.search;
   const LOOP_KEY = "wsgidev-live:boot-reloads";
@@ -139,10 +141,11 @@
       stream.addEventListener(name, (event) => {
         if (source === stream) handle(event);
       });
+    let greetedAt = 0;
     on("hello", (event) => {
       const data = parse(event.data);
       if (!data || typeof data.boot !== "string") return;
-      delay = MIN_DELAY;
+      greetedAt = Date.now();
       if (!greeted) {
         greeted = true;
         console.info("[wsgidev] live reload connected");
@@ -158,9 +161,13 @@
       if (data && typeof data.url === "string") quietly(() => swapStylesheets(data.url));
     });
     on("error", () => {
-      // The browser would retry on its own schedule (or give up): use ours instead.
+      // The browser would retry on its own schedule (or give up): use ours instead. A stream
+      // that lasted (a server ending it every few seconds, a restart) is reconnected at once;
+      // one that ends right after its hello (a server that cannot keep it) backs off like a
+      // server that is away, so the tab polls slowly instead of hammering it.
       stream.close();
       source = null;
+      if (greetedAt && Date.now() - greetedAt >= STREAM_LASTED) delay = MIN_DELAY;
       retryLater();
     });
   }

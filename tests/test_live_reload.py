@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import call_app
-from wsgidev._events import EventStream
+from wsgidev._events import EventChannel, EventStream
 from wsgidev.debug import DebuggedApplication
 from wsgidev.middleware.live_reload import PREFIX, LiveReloadMiddleware
 
@@ -364,3 +366,142 @@ def test_arguments_are_checked_with_messages_that_say_what_to_pass() -> None:
         LiveReloadMiddleware(html_app(), trusted_hosts="localhost")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="heartbeat must be a positive number"):
         LiveReloadMiddleware(html_app(), heartbeat=0)
+
+
+# -- what the review found: heads replaced late, forms, caches, streams ------------------------
+
+
+def test_a_streamed_page_that_fails_before_its_first_byte_gets_the_debuggers_500(live: Any) -> None:
+    def streaming_csv(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/csv")])
+        raise RuntimeError("the export failed")
+        yield b"a,b\n"  # never reached
+
+    browser = {**HOST, "Accept": "text/html", "Sec-Fetch-Dest": "document"}
+    response = call_app(live(DebuggedApplication(streaming_csv)), headers=browser)
+    assert response.code == 500
+    assert (response.header("Content-Type") or "").startswith("text/html")
+    assert response.header("X-Wsgidev-Traceback")
+    assert "nonce-" in (response.header("Content-Security-Policy") or "")
+    assert response.header("X-Frame-Options") == "DENY"
+    assert len(script_tags(response.body)) == 1
+
+
+def test_a_head_replaced_after_the_first_body_byte_is_refused_as_a_server_would(live: Any) -> None:
+    def late(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        yield b"<!doctype html><html><body>"
+        try:
+            raise ValueError("late")
+        except ValueError:
+            start_response(
+                "500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info()
+            )
+        yield b"never"
+
+    with pytest.raises(ValueError, match="late"):
+        call_app(live(late), headers=HOST)
+
+
+def test_the_answer_to_a_form_post_gets_no_script(live: Any) -> None:
+    """A reload would send the form again."""
+    assert call_app(live(html_app()), method="POST", headers=HOST).body == PAGE
+
+
+def test_pages_with_the_script_are_never_answered_from_a_cache(live: Any) -> None:
+    seen: list[str | None] = []
+
+    def cached(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ.get("HTTP_IF_NONE_MATCH"))
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "text/html"),
+                ("ETag", '"v1"'),
+                ("Last-Modified", "Wed, 01 Jan 2025 00:00:00 GMT"),
+                ("Cache-Control", "max-age=43200"),
+                ("Vary", "Accept-Encoding"),
+            ],
+        )
+        return [PAGE]
+
+    response = call_app(live(cached), headers={**HOST, "If-None-Match": '"v1"'})
+    assert seen == [None]  # the page comes whole, never as a 304 of the copy with the old boot
+    assert script_tags(response.body)
+    assert response.header("ETag") is None and response.header("Last-Modified") is None
+    assert response.header("Cache-Control") == "no-cache"
+    assert response.header("Vary") == "Accept-Encoding, Sec-Fetch-Dest, HX-Request"
+
+
+def test_a_download_gets_no_script(live: Any) -> None:
+    headers = [("Content-Disposition", "attachment; filename=page.html")]
+    assert call_app(live(html_app(headers=headers)), headers=HOST).body == PAGE
+
+
+def test_a_report_only_policy_is_amended_and_never_stops_the_script(live: Any) -> None:
+    allowed = "script-src https://cdn.example"
+    response = call_app(
+        live(html_app(headers=[("Content-Security-Policy-Report-Only", allowed)])), headers=HOST
+    )
+    assert response.header("Content-Security-Policy-Report-Only") == (
+        "script-src https://cdn.example http://127.0.0.1:5000/__wsgidev__/live/client.js"
+    )
+    forbidding = "default-src 'none'"
+    response = call_app(
+        live(html_app(headers=[("Content-Security-Policy-Report-Only", forbidding)])), headers=HOST
+    )
+    assert response.header("Content-Security-Policy-Report-Only") == forbidding
+    assert script_tags(response.body)
+
+
+def test_a_streamed_page_gets_the_script_before_its_last_body_end(live: Any) -> None:
+    blocks = [
+        b"<!doctype html><html><body><script>let s='</body>';</script>",
+        b"<p>x</p>",
+        b"</body></html>",
+    ]
+
+    def streaming(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        yield from blocks
+
+    body = call_app(live(streaming), headers=HOST).body
+    assert b"let s='</body>';</script><p>x</p><script src=" in body
+    assert body.endswith(b"></script></body></html>")
+
+
+def test_a_streamed_page_starts_flowing_as_soon_as_it_looks_like_a_document(live: Any) -> None:
+    asked: list[int] = []
+
+    def slow(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        asked.append(1)
+        yield b"<!doctype html><html><head><title>report</title></head><body><p>working"
+        asked.append(2)  # the app computes for a long time here
+        yield b"...done</p></body></html>"
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_HOST": "localhost"}
+    middleware = live(slow)
+    body = iter(middleware(environ, lambda status, headers, exc_info=None: None))
+    first = next(body)
+    assert first.startswith(b"<!doctype html>") and asked == [1]
+
+
+def test_without_a_debugger_error_summaries_never_reach_the_app(live: Any) -> None:
+    calls: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"type": "Forged"}']
+
+    response = call_app(live(app), f"{PREFIX}error?tb=abc", headers=HOST)
+    assert response.code == 404 and calls == []
+
+
+def test_under_another_server_a_stream_ends_after_its_max_age() -> None:
+    """A foreign server's reload or stop waits for running requests: it never waits long."""
+    stream = EventStream(EventChannel(), b"hello", heartbeat=10.0, max_age=0.2)
+    started = time.monotonic()
+    assert list(stream) == [b"hello"]
+    assert time.monotonic() - started < 2.0

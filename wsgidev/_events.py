@@ -14,6 +14,7 @@ import itertools
 import json
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 
@@ -69,10 +70,20 @@ class EventStream:
     """The response body of one event stream: ``first`` (already encoded events), then what
     ``channel`` publishes. Iterated by a foreign server, it blocks its worker between events."""
 
-    def __init__(self, channel: EventChannel, first: bytes, heartbeat: float = HEARTBEAT) -> None:
+    def __init__(
+        self,
+        channel: EventChannel,
+        first: bytes,
+        heartbeat: float = HEARTBEAT,
+        max_age: float | None = None,
+    ) -> None:
         self.channel = channel
         self.first = first
         self.heartbeat = heartbeat
+        # Iterated, the stream ends after this many seconds and the client reconnects (a long
+        # poll): a foreign server's reload or stop waits for running requests, and it can
+        # tell this one neither that it stops nor that its client left.
+        self.max_age = max_age
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._subscribed = False
         self._closed = False
@@ -83,10 +94,16 @@ class EventStream:
         self.channel.subscribe(self._queue.put)
         self._subscribed = True
         yield self.first
+        ends = None if self.max_age is None else time.monotonic() + self.max_age
         while not self._closed:
+            wait = self.heartbeat if ends is None else min(self.heartbeat, ends - time.monotonic())
+            if wait <= 0:
+                return
             try:
-                item = self._queue.get(timeout=self.heartbeat)
+                item = self._queue.get(timeout=wait)
             except queue.Empty:
+                if ends is not None and time.monotonic() >= ends:
+                    return
                 item = HEARTBEAT_BYTES  # a write to a departed client fails: the server ends it
             if item is None:
                 return

@@ -254,7 +254,7 @@ class ForkRunner:
             if outcome == "stream" and conn.stream is not None:
                 # The parent's loop keeps the stream: tell it which channel and framing.
                 info = conn.stream
-                message = b"S%d,%d" % (info.channel_id, info.chunked)
+                message = b"S%d,%d,%r" % (info.channel_id, info.chunked, info.heartbeat)
             else:
                 message = outcome[0].upper().encode() + bytes(conn.buffer)
             view = memoryview(message)
@@ -343,8 +343,11 @@ class ForkRunner:
 
 
 def _stream_info(message: bytes) -> StreamInfo | None:
-    """``b"<channel id>,<chunked>"`` from a child that served an event stream's head."""
-    channel, _, chunked = message.partition(b",")
-    if not channel.isdigit() or chunked not in (b"0", b"1"):
+    """``b"<channel id>,<chunked>,<heartbeat>"`` from a child that served an event stream's
+    head."""
+    try:
+        channel, chunked, heartbeat = message.split(b",")
+        info = StreamInfo(int(channel), chunked == b"1", float(heartbeat))
+    except ValueError:
         return None
-    return StreamInfo(int(channel), chunked == b"1")
+    return info if chunked in (b"0", b"1") and info.heartbeat > 0 else None

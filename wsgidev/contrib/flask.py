@@ -126,6 +126,10 @@ def dev_command(
                 raise
             # Flask's "could not import" is a usage error click would end the process with;
             # the reloader's child shows it on every request until a save fixes it instead.
+            # The import's own error (Flask keeps it as the context) has the user's frames.
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, Exception):
+                raise cause from None
             raise RuntimeError(exc.format_message()) from None
     run_simple(
         host,

@@ -12,6 +12,7 @@ leaves the response as it was.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from ._live_inject import Headers
@@ -39,8 +40,14 @@ def amend_headers(headers: Headers, sources: LiveSources) -> Headers:
     """``headers`` with every Content-Security-Policy amended; raises CannotAllow."""
     amended: Headers = []
     for name, value in headers:
-        if name.lower() == "content-security-policy":
+        lower = name.lower()
+        if lower == "content-security-policy":
             value = ", ".join(amend_policy(policy, sources) for policy in _policies(value))
+        elif lower == "content-security-policy-report-only":
+            # Amended too, so its reports do not flag the script; it blocks nothing, so a
+            # policy that cannot be amended is simply left as it is.
+            with contextlib.suppress(CannotAllow):
+                value = ", ".join(amend_policy(policy, sources) for policy in _policies(value))
         amended.append((name, value))
     return amended
 

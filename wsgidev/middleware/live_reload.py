@@ -22,7 +22,6 @@ import re
 import secrets
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from io import BytesIO
 from itertools import chain
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -33,6 +32,7 @@ from wsgidev._events import EventChannel, EventStream, encode_event
 from wsgidev._log import logger, neutralise
 from wsgidev._resources import asset_dir
 from wsgidev._types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgidev.debug import DebuggedApplication
 from wsgidev.debug._trust import DEFAULT_TRUSTED_HOSTS, host_is_trusted, origin_matches_host
 
 from ._live_csp import CannotAllow, LiveSources, amend_headers
@@ -40,7 +40,9 @@ from ._live_inject import (
     MAX_HELD,
     ClosingIterator,
     Headers,
+    HeldHead,
     content_length,
+    fresh_every_time,
     insert_before_body_end,
     is_document,
     read_prefix,
@@ -59,6 +61,9 @@ StaticFiles = (
 )
 # How long a browser waits before it reconnects a stream that ended (the script also retries).
 RETRY_MS = 500
+# Under another server, a stream lasts this long, then the tab reconnects: its reload or stop
+# waits no longer for the open tabs.
+FOREIGN_MAX_AGE = 3.0
 # Lines of source around the raising line in an error summary, and their width.
 SOURCE_CONTEXT = 3
 SOURCE_WIDTH = 300
@@ -210,7 +215,9 @@ class LiveReloadMiddleware:
                 ("X-Content-Type-Options", "nosniff"),
             ],
         )
-        return EventStream(self.channel, first, self.heartbeat)
+        # wsgidev's server keeps the stream in its I/O loop; any other server iterates it, and
+        # there it ends every few seconds (see EventStream.max_age).
+        return EventStream(self.channel, first, self.heartbeat, max_age=FOREIGN_MAX_AGE)
 
     def _error(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         token = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("tb", "")
@@ -237,43 +244,28 @@ class LiveReloadMiddleware:
     def _with_script(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        captured: list[tuple[str, Headers, Any]] = []
-        passed_through: list[bool] = []
-
-        def capture(status: str, headers: Headers, exc_info: Any = None) -> Any:
-            if exc_info is not None and passed_through:
-                return start_response(status, headers, exc_info)  # re-raises: too late to change
-            captured[:] = [(status, headers, exc_info)]
-            return write
-
-        def write(data: bytes) -> None:
-            # The legacy write() sends before the body is known: no script in such a response.
-            if not passed_through:
-                passed_through.append(True)
-                status, headers, exc_info = captured[0]
-                writes.append(start_response(status, headers, exc_info))
-            writes[0](data)
-
-        writes: list[Any] = []
-        result = self.app(environ, capture)
+        # The page must come whole: a 304 would show the cached copy, with the old boot.
+        environ.pop("HTTP_IF_NONE_MATCH", None)
+        environ.pop("HTTP_IF_MODIFIED_SINCE", None)
+        head = HeldHead(start_response)
+        result = self.app(environ, head.start_response)
         close = getattr(result, "close", None)
-        blocks = iter(result)
+        blocks = head.blocks(result)
         early: list[bytes] = []
         try:
-            if not captured:  # a generator app calls start_response when first iterated
+            if head.status is None:  # a generator app calls start_response when first iterated
                 for block in blocks:
                     early.append(block)
-                    if captured:
+                    if head.status is not None:
                         break
-            if passed_through or not captured:
+            if head.sent or head.status is None:  # write() was used, or no head at all
                 return ClosingIterator(chain(early, blocks), close)
-            status, headers, exc_info = captured[0]
-            body = self._add_script(environ, status, headers, early, blocks)
-            if body is None:
-                start_response(status, headers, exc_info)
+            answer = self._add_script(environ, head, early, blocks)
+            if answer is None:
+                head.send(head.headers)
                 return ClosingIterator(chain(early, blocks), close)
-            new_headers, new_blocks = body
-            start_response(status, new_headers, exc_info)
+            new_headers, new_blocks = answer
+            head.send(new_headers)
             return ClosingIterator(new_blocks, close)
         except BaseException:
             if close is not None:
@@ -281,39 +273,40 @@ class LiveReloadMiddleware:
             raise
 
     def _add_script(
-        self,
-        environ: WSGIEnvironment,
-        status: str,
-        headers: Headers,
-        early: list[bytes],
-        blocks: Iterator[bytes],
+        self, environ: WSGIEnvironment, head: HeldHead, early: list[bytes], blocks: Iterator[bytes]
     ) -> tuple[Headers, Iterable[bytes]] | None:
         """The headers and body with the script in, or None to send the response as it is
-        (``early`` then holds whatever was read of the body)."""
-        if not response_fits(status, headers):
+        (``early`` then holds whatever was read of the body).
+
+        The head is read again after each read of the body: an app (the debugger) may replace
+        it, with ``exc_info``, until its first body byte.
+        """
+        if head.status is None or not response_fits(head.status, head.headers):
             return None
-        length = content_length(headers)
+        start = read_prefix(blocks, b"".join(early))
+        early[:] = [start]
+        if not (response_fits(head.status, head.headers) and is_document(start)):
+            return None
+        length = content_length(head.headers)
         if length is not None and length > MAX_HELD:
             return None
-        start = b"".join(early) + read_prefix(blocks)
-        early[:] = [start]
-        if not is_document(start):
-            return None
+        if length is not None:
+            start += b"".join(blocks)
+            early[:] = [start]
         nonce = secrets.token_urlsafe(12)
         try:
-            new_headers = amend_headers(headers, self._sources(environ, nonce))
+            headers = amend_headers(head.headers, self._sources(environ, nonce))
         except CannotAllow as refusal:
             self._log_untouched(str(refusal))
             return None
+        headers = fresh_every_time(headers)
         tag = self._tag(environ, nonce)
         if length is None:
-            return new_headers, stream_with_tag(start, blocks, tag)
-        body = start + b"".join(blocks)
-        early[:] = [body]
-        with_tag = insert_before_body_end(body, tag)
+            return headers, stream_with_tag(start, blocks, tag)
+        with_tag = insert_before_body_end(start, tag)
         if with_tag is None:
             return None
-        return with_length(new_headers, len(with_tag)), [with_tag]
+        return with_length(headers, len(with_tag)), [with_tag]
 
     def _sources(self, environ: WSGIEnvironment, nonce: str) -> LiveSources:
         scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
@@ -344,41 +337,38 @@ class LiveReloadMiddleware:
 def error_summary(
     app: WSGIApplication, environ: WSGIEnvironment, token: str
 ) -> dict[str, Any] | None:
-    """What the overlay shows of retained error ``token``, asked of the debugger inside."""
-    inner = dict(environ)
-    inner.update(
-        {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": "/",
-            "QUERY_STRING": f"__debugger__=yes&tb={token}&format=json",
-            "HTTP_ACCEPT": "application/json",
-            "CONTENT_LENGTH": "0",
-            "wsgi.input": BytesIO(b""),
-        }
-    )
-    inner.pop("HTTP_SEC_FETCH_DEST", None)
-    statuses: list[str] = []
-
-    def start(status: str, headers: Headers, exc_info: Any = None) -> Any:
-        statuses.append(status)
-        return lambda data: None
-
-    result = app(inner, start)
-    try:
-        body = b"".join(result)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    if not statuses or not statuses[-1].startswith("200"):
+    """What the overlay shows of retained error ``token``, asked of the debugger inside ``app``
+    (None without one: the app itself is never called for this)."""
+    debugger = find_debugger(app)
+    if debugger is None:
         return None
+    text = debugger.error_text(token, "json", environ)
     try:
-        data = json.loads(body)
+        data = json.loads(text) if text is not None else None
     except ValueError:
         return None
     if not isinstance(data, dict) or "type" not in data:
         return None
     return _summarise(data)
+
+
+def find_debugger(app: object) -> DebuggedApplication | None:
+    """The DebuggedApplication inside ``app``, looking through the middleware around it."""
+    current: object = app
+    for _ in range(16):
+        if isinstance(current, DebuggedApplication):
+            return current
+        current = next(
+            (
+                inner
+                for name in ("app", "application", "wsgi_app", "__wrapped__")
+                if callable(inner := getattr(current, name, None))
+            ),
+            None,
+        )
+        if current is None:
+            return None
+    return None
 
 
 def _summarise(data: dict[str, Any]) -> dict[str, Any]:
