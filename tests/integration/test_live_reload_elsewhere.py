@@ -66,3 +66,21 @@ def test_pages_get_the_script_and_a_saved_stylesheet_reaches_the_stream(
         assert b'event: css\ndata: {"url":"/static/site.css"}' in received
     # The tab is gone: its worker thread is free again for the next request.
     assert get(server, "/", headers=host)[0] == 200
+
+
+def test_an_open_tab_never_holds_up_the_servers_stop(served: tuple[LiveServer, Path]) -> None:
+    """The stream ends every few seconds, so the server's graceful stop (and gunicorn's
+    --reload, which stops its workers the same way) waits for it no longer."""
+    server, _ = served
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(
+            f"GET /__wsgidev__/live/events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+        )
+        received = b""
+        while b"event: hello" not in received:
+            block = sock.recv(65536)
+            assert block, received
+            received += block
+        started = time.monotonic()
+        server.stop(timeout=15)
+        assert time.monotonic() - started < 5.0
