@@ -59,9 +59,21 @@ def ensure_handler() -> None:
         logger.setLevel(logging.INFO)
     if logger.handlers or logging.getLogger().handlers:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _UntilConfigured(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
+
+
+class _UntilConfigured(logging.StreamHandler):  # type: ignore[type-arg]
+    """Prints wsgidev's lines until the program configures logging itself.
+
+    A server that configures the root logger after the app was built (waitress-serve does)
+    gets each line through its own handler; printing it here too would show it twice.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
 
 
 # A shortage (descriptors, processes) is logged at most this often, not once per connection.
