@@ -32,7 +32,7 @@ from tests.integration._pages import BROWSER_HEADERS, assert_traceback_page, fet
 pytestmark = pytest.mark.slow
 
 VERSION = re.search(
-    r'^__version__ = "([^"]+)"', (ROOT / "wsgidev" / "__init__.py").read_text(), re.M
+    r'^__version__ = "([^"]+)"', (ROOT / "wsgidev" / "_version.py").read_text(), re.M
 )
 RUNTIME_DEPENDENCIES = {"pygments", "markupsafe"}
 
@@ -105,7 +105,10 @@ def _shipped_assets(folder: str) -> set[str]:
 
 
 def test_version_comes_from_one_place(dist: Dist) -> None:
-    assert VERSION, "wsgidev/__init__.py has no __version__"
+    assert VERSION, "wsgidev/_version.py has no __version__"
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["version"] == {
+        "path": "wsgidev/_version.py"
+    }
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "version" not in project and "version" in project["dynamic"]
     assert dist.wheel.name.startswith(f"wsgidev-{VERSION[1]}-")

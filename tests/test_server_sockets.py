@@ -470,7 +470,7 @@ def test_a_graceful_stop_serves_a_request_still_in_its_tls_handshake(
             time.sleep(0.01)
         assert server._conns, "the server never accepted the connection"
         server.shutdown()
-        stopper = threading.Thread(target=server._stop_gracefully)
+        stopper = threading.Thread(target=server.stop_gracefully)
         stopper.start()
         try:
             context = ssl.create_default_context(cafile=tls_files[0])
@@ -488,6 +488,6 @@ def test_a_graceful_stop_does_not_wait_for_idle_keep_alive_connections() -> None
         assert client.get("/").status == 200  # now idle between requests
         server.shutdown()
         started = time.monotonic()
-        server._stop_gracefully()
+        server.stop_gracefully()
         assert time.monotonic() - started < server.arrival_timeout
         assert client.is_closed()

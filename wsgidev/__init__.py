@@ -1,13 +1,11 @@
 """Development tools for WSGI applications.
 
-Request path: _server -> _handler -> debug -> middleware.shared_data -> app.
-serving.run_simple builds it; _reloader restarts it."""
+Request path: _server -> _handler -> middleware.live_reload -> debug -> middleware.shared_data
+-> app. serving.run_simple builds it; _reloader restarts it."""
 
 from __future__ import annotations
 
-# Before the imports: the HTTP handler reads it for its Server header while they run.
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .debug import DebuggedApplication
 from .middleware.shared_data import SharedDataMiddleware
 from .serving import make_server, run_simple

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import __version__
 from ._events import EventStream
 from ._http import ClientDisconnected, HTTPError, RequestHead
 from ._http_input import RequestBody
@@ -33,6 +32,7 @@ from ._http_spool import SpooledBody
 from ._log import logger
 from ._server_streams import StreamInfo
 from ._types import WSGIEnvironment
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._server import BaseWSGIServer, Connection

@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Generator, Iterable
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ._log import ensure_handler, logger
 from ._reloader import (
@@ -40,6 +40,9 @@ from ._reloader import (
 )
 from ._types import StartResponse, WSGIApplication, WSGIEnvironment
 from ._watch import WatchScope, is_library_path, make_watcher, resolve_watcher_name
+
+if TYPE_CHECKING:
+    from ._server import BaseWSGIServer
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WATCH_START_DELAY = 0.2
@@ -141,7 +144,7 @@ def _die_with_parent() -> None:
         raise SystemExit(0)
 
 
-def serve_with_reloader(server: Any, options: ReloaderOptions) -> None:
+def serve_with_reloader(server: BaseWSGIServer, options: ReloaderOptions) -> None:
     """Serve until a watched file changes (then exit with RESTART_EXIT_CODE) or Ctrl+C (return).
 
     SIGHUP asks for a restart too. The watch starts in a thread while the server already
@@ -235,7 +238,7 @@ def _tell_supervisor(event: bytes) -> None:
             os.write(int(notify), event)
 
 
-def _finish_in_flight(server: Any, restarting: bool) -> None:
+def _finish_in_flight(server: BaseWSGIServer, restarting: bool) -> None:
     """Let requests already accepted finish (bounded) before this process exits.
 
     ``shutdown()`` only stops the loop; the server's own graceful stop (what Ctrl+C does) also
@@ -243,12 +246,10 @@ def _finish_in_flight(server: Any, restarting: bool) -> None:
     On a restart nobody waits for this process, so a client it accepted whose request is slow to
     arrive (a TLS handshake while the next child starts and takes the CPU) is given longer.
     """
-    drain = getattr(server, "_stop_gracefully", None)
-    if callable(drain):
-        if restarting:
-            drain(arrival_timeout=RESTART_ARRIVAL_TIMEOUT)
-        else:
-            drain()
+    if restarting:
+        server.stop_gracefully(arrival_timeout=RESTART_ARRIVAL_TIMEOUT)
+    else:
+        server.stop_gracefully()
 
 
 def serve_startup_error(exc: Exception, options: ReloaderOptions) -> None:

@@ -209,7 +209,7 @@ class BaseWSGIServer(ConnectionLoop):
             except KeyboardInterrupt:
                 self._interrupted = True
             if self._interrupted:
-                self._stop_gracefully()
+                self.stop_gracefully()
         finally:
             self.cancel_inline_timer()
             if previous_wakeup is not None:
@@ -307,7 +307,7 @@ class BaseWSGIServer(ConnectionLoop):
         self._stop_accepting()
         self._close_listener()
 
-    def _stop_gracefully(self, arrival_timeout: float | None = None) -> None:
+    def stop_gracefully(self, arrival_timeout: float | None = None) -> None:
         """Stop accepting, serve what is arriving and in flight (bounded), close the rest.
 
         ``arrival_timeout`` overrides the class's for this stop (a reloader restart waits longer).

@@ -90,7 +90,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description="Development tools for WSGI applications.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"wsgidev {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

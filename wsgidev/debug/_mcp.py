@@ -142,7 +142,7 @@ def _call(
 ) -> dict[str, Any]:
     if method == "initialize":
         asked = params.get("protocolVersion")
-        from wsgidev import __version__
+        from wsgidev._version import __version__
 
         return {
             "protocolVersion": asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0],
@@ -207,8 +207,8 @@ def _get_error(
 def _server_status(
     debugger: DebuggedApplication, environ: WSGIEnvironment, arguments: dict[str, Any]
 ) -> dict[str, Any]:
-    from wsgidev import __version__
     from wsgidev._frameworks import find_framework
+    from wsgidev._version import __version__
     from wsgidev.serving import is_running_from_reloader
 
     status: dict[str, Any] = {
