@@ -369,7 +369,7 @@ def test_ctrl_c_stops_supervisor_and_child(project: Project) -> None:
 
 def _spares(pid: int) -> list[int]:
     """The PIDs of ``pid``'s children started as warm spares (Linux's /proc)."""
-    from wsgidev._reloader import STANDBY_ENV
+    from wsgidev._reloader_env import STANDBY_ENV
 
     spares = []
     with contextlib.suppress(OSError):

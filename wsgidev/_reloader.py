@@ -25,6 +25,15 @@ from types import FrameType
 from typing import Any, Literal
 
 from ._log import logger
+from ._reloader_env import (
+    CRASHED_ENV,
+    NOTIFY_ENV,
+    OPTIONS_ENV,
+    RUN_MAIN_ENV,
+    SERVER_FD_ENV,
+    STANDBY_ENV,
+    TARGET_ENV,
+)
 from ._watch import (
     RELOADER_TYPE_ENV,
     ReloaderType,
@@ -36,14 +45,6 @@ from ._watch import (
 )
 
 RESTART_EXIT_CODE = 3
-RUN_MAIN_ENV = "WSGIDEV_RUN_MAIN"
-SERVER_FD_ENV = "WSGIDEV_SERVER_FD"
-OPTIONS_ENV = "WSGIDEV_RELOADER_OPTIONS"
-TARGET_ENV = "WSGIDEV_RELOADER_TARGET"
-STANDBY_ENV = "WSGIDEV_RELOADER_STANDBY"
-NOTIFY_ENV = "WSGIDEV_RELOADER_NOTIFY"
-# Set (to describe_exit's text) for a child that only explains why the last one died.
-CRASHED_ENV = "WSGIDEV_RELOADER_CRASHED"
 # Ctrl+C reaches every child, a spare one too, at any point of its start (still importing
 # wsgidev, say): it stops quietly, with no traceback.
 BOOTSTRAP = (

@@ -24,19 +24,21 @@ from typing import TYPE_CHECKING
 from ._log import ensure_handler, logger
 from ._reloader import (
     BOOTSTRAP,
-    CRASHED_ENV,
-    NOTIFY_ENV,
-    OPTIONS_ENV,
     RESTART_EXIT_CODE,
     RETIRING,
-    SERVER_FD_ENV,
     SERVING,
-    STANDBY_ENV,
-    TARGET_ENV,
     ReloaderOptions,
     Target,
     forget_bytecode,
     interpreter_flags,
+)
+from ._reloader_env import (
+    CRASHED_ENV,
+    NOTIFY_ENV,
+    OPTIONS_ENV,
+    SERVER_FD_ENV,
+    STANDBY_ENV,
+    TARGET_ENV,
 )
 from ._types import StartResponse, WSGIApplication, WSGIEnvironment
 from ._watch import WatchScope, is_library_path, make_watcher, resolve_watcher_name

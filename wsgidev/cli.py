@@ -347,7 +347,8 @@ def _load_for_reload(text: str) -> Any:
     An app that fails to import in the child is not the end: the exception reaches the
     reloader, which serves it as a 500 page and restarts once a file changes.
     """
-    from ._reloader import RUN_MAIN_ENV, served_by_the_child
+    from ._reloader import served_by_the_child
+    from ._reloader_env import RUN_MAIN_ENV
 
     if os.environ.get(RUN_MAIN_ENV) != "true":
         try:

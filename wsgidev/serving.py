@@ -17,6 +17,7 @@ from typing import Any, NoReturn, get_args
 from ._banner import BoundAddress, is_dual_stack, log_startup
 from ._handler import WSGIRequestHandler
 from ._log import ensure_handler, logger
+from ._reloader_env import RUN_MAIN_ENV, SERVER_FD_ENV
 from ._server import (
     BaseWSGIServer,
     ForkingWSGIServer,
@@ -47,8 +48,6 @@ __all__ = [
     "run_simple",
 ]
 
-RUN_MAIN_ENV = "WSGIDEV_RUN_MAIN"
-SERVER_FD_ENV = "WSGIDEV_SERVER_FD"
 # Why an address cannot be listened on, by errno, and what to do about it (TCP, Unix socket).
 _BIND_HINTS = {
     errno.EADDRINUSE: (
@@ -195,8 +194,9 @@ def run_simple(
             _record_for_errors_command(bound)
     try:
         if use_reloader:
-            from ._reloader import OPTIONS_ENV, ReloaderOptions
+            from ._reloader import ReloaderOptions
             from ._reloader_child import serve_with_reloader
+            from ._reloader_env import OPTIONS_ENV
 
             # The supervisor passes the options it was given (and what it learnt) to the child.
             options = ReloaderOptions.from_json(os.environ[OPTIONS_ENV])
