@@ -54,7 +54,7 @@ def test_a_port_that_is_not_an_int_is_a_type_error(port: Any) -> None:
 def test_port_out_of_range_and_bad_combinations() -> None:
     with pytest.raises(ValueError, match="port"):
         make_server("127.0.0.1", 70000, hello)
-    with pytest.raises(ValueError, match="multi-threaded and multi-process"):
+    with pytest.raises(ValueError, match="either multi-threaded or multi-process; choose one"):
         make_server("127.0.0.1", 0, hello, threaded=True, processes=2)
     with pytest.raises(ValueError, match="processes"):
         make_server("127.0.0.1", 0, hello, processes=0)
@@ -71,9 +71,9 @@ def test_an_app_that_is_not_callable_is_a_type_error(app: Any) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"processes": "2"}, "processes must be an int, got str"),
-        ({"processes": 2.5}, "processes must be an int, got float"),
-        ({"processes": True}, "processes must be an int, got bool"),
+        ({"processes": "2"}, "processes must be an integer, got str"),
+        ({"processes": 2.5}, "processes must be an integer, got float"),
+        ({"processes": True}, "processes must be an integer, got bool"),
         ({"fd": "3"}, "fd must be an int file descriptor or None, got str"),
         ({"fd": 3.0}, "fd must be an int file descriptor or None, got float"),
     ],

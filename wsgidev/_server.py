@@ -16,11 +16,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ._checks import check_app, check_fd, check_port, check_processes, check_request_handler
 from ._handler import WSGIRequestHandler
 from ._http_log import wants_colour
 from ._http_response import FileWrapper
 from ._log import ensure_handler, logger
-from ._server_bind import bind_socket, check_port
+from ._server_bind import bind_socket
 from ._server_loop import Connection, ConnectionLoop
 from ._server_poll import EpollPoller, SelectorPoller
 from ._server_runners import ForkRunner, InlineRunner, Runner, ThreadRunner
@@ -88,12 +89,9 @@ class BaseWSGIServer(ConnectionLoop):
         check_port(port)
         check_app(app)
         check_fd(fd)
+        check_request_handler(handler, WSGIRequestHandler)
         if handler is None:
             handler = WSGIRequestHandler
-        elif not (isinstance(handler, type) and issubclass(handler, WSGIRequestHandler)):
-            raise TypeError(
-                f"request_handler must be a WSGIRequestHandler subclass, got {handler!r}"
-            )
         ensure_handler()
         self.app = app
         self.handler_class = handler
@@ -398,15 +396,8 @@ def make_server(
     """
     check_port(port)
     check_app(app)
-    if isinstance(processes, bool) or not isinstance(processes, int):
-        raise TypeError(f"processes must be an int, got {type(processes).__name__} {processes!r}")
-    if processes < 1:
-        raise ValueError(f"processes must be an integer >= 1, got {processes!r}")
+    check_processes(processes, threaded)
     check_fd(fd)
-    if threaded and processes > 1:
-        raise ValueError(
-            "cannot have a multi-threaded and multi-process server (threaded=True, processes>1)"
-        )
     if threaded:
         return ThreadedWSGIServer(
             host, port, app, request_handler, passthrough_errors, ssl_context, fd
@@ -416,22 +407,6 @@ def make_server(
             host, port, app, processes, request_handler, passthrough_errors, ssl_context, fd
         )
     return BaseWSGIServer(host, port, app, request_handler, passthrough_errors, ssl_context, fd)
-
-
-def check_app(app: object) -> None:
-    """Refuse a non-callable app now, not as a 500 on every request later."""
-    if not callable(app):
-        raise TypeError(
-            f"app must be a WSGI callable (environ, start_response), got {app!r} "
-            f"of type {type(app).__name__}"
-        )
-
-
-def check_fd(fd: object) -> None:
-    if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int)):
-        raise TypeError(
-            f"fd must be an int file descriptor or None, got {type(fd).__name__} {fd!r}"
-        )
 
 
 def _as_ssl_context(value: Any) -> ssl.SSLContext | None:

@@ -8,15 +8,9 @@ import os
 import socket
 import stat
 
+from ._checks import check_port
+
 LISTEN_BACKLOG = 1024
-
-
-def check_port(port: object) -> int:
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"port must be an integer, got {type(port).__name__}")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be between 0 and 65535, got {port}")
-    return port
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -12,9 +12,20 @@ import os
 import socket
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn, get_args
+from typing import Any, NoReturn
 
 from ._banner import BoundAddress, is_dual_stack, log_startup
+from ._checks import (
+    check_app,
+    check_flags,
+    check_hostname,
+    check_port,
+    check_processes,
+    check_reloader,
+    check_request_handler,
+    check_static_files,
+    path_list,
+)
 from ._handler import WSGIRequestHandler
 from ._log import ensure_handler, logger
 from ._reloader_env import RUN_MAIN_ENV, SERVER_FD_ENV
@@ -111,10 +122,12 @@ def run_simple(
     Raises ``TypeError`` for an argument of the wrong type and ``ValueError`` for a wrong
     value, naming the argument and what to pass.
     """
-    _check_arguments(
-        hostname, port, application, reloader_interval, reloader_type, threaded, processes
-    )
-    _check_flags(
+    check_hostname(hostname)
+    check_port(port)
+    check_app(application, "application")
+    check_reloader(reloader_interval, reloader_type)
+    check_processes(processes, threaded)
+    check_flags(
         use_reloader=use_reloader,
         use_debugger=use_debugger,
         use_evalex=use_evalex,
@@ -124,10 +137,11 @@ def run_simple(
     )
     if live_reload is None:
         live_reload = bool(use_reloader and use_debugger)
-    _check_optional_arguments(request_handler, static_files)
+    check_request_handler(request_handler, WSGIRequestHandler)
+    check_static_files(static_files)
     # Lists now, so that checking a generator's items does not use them up.
-    extra_files = _path_list("extra_files", extra_files, "file paths")
-    exclude_patterns = _path_list("exclude_patterns", exclude_patterns, "glob str patterns")
+    extra_files = path_list("extra_files", extra_files, "file paths")
+    exclude_patterns = path_list("exclude_patterns", exclude_patterns, "glob str patterns")
     context = as_ssl_context(ssl_context)
     ensure_handler()
     if use_reloader and not is_running_from_reloader():
@@ -256,90 +270,6 @@ def wrap_live_reload(
         watch=templates,
         trusted_hosts=trusted if isinstance(trusted, list) else None,
     )
-
-
-def _check_arguments(
-    hostname: object,
-    port: object,
-    application: object,
-    reloader_interval: object,
-    reloader_type: object,
-    threaded: object,
-    processes: object,
-) -> None:
-    if not isinstance(hostname, str):
-        raise TypeError(
-            "hostname must be a str such as '127.0.0.1', '0.0.0.0', '::1' or "
-            f"'unix:///path/app.sock', got {type(hostname).__name__}"
-        )
-    if not isinstance(port, int) or isinstance(port, bool):
-        raise TypeError(f"port must be an integer, got {type(port).__name__}")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be between 0 and 65535, got {port}")
-    if not callable(application):
-        raise TypeError(
-            f"application must be a WSGI callable, got {type(application).__name__} object"
-        )
-    if not isinstance(reloader_interval, (int, float)) or isinstance(reloader_interval, bool):
-        raise TypeError(
-            f"reloader_interval must be a number of seconds, got {type(reloader_interval).__name__}"
-        )
-    if reloader_interval <= 0:
-        raise ValueError(f"reloader_interval must be positive, got {reloader_interval}")
-    if not isinstance(reloader_type, str):
-        raise TypeError(
-            f"reloader_type must be a str such as 'auto', got {type(reloader_type).__name__}"
-        )
-    if reloader_type not in get_args(ReloaderType):
-        choices = ", ".join(map(repr, get_args(ReloaderType)))
-        raise ValueError(f"reloader_type must be one of {choices}, got {reloader_type!r}")
-    if not isinstance(processes, int) or isinstance(processes, bool):
-        raise TypeError(f"processes must be an integer, got {type(processes).__name__}")
-    if processes < 1:
-        raise ValueError(f"processes must be at least 1, got {processes}")
-    if threaded and processes > 1:
-        raise ValueError("threaded=True cannot be combined with processes > 1; choose one")
-
-
-def _check_flags(**flags: object) -> None:
-    """Booleans; ints and None are accepted by truthiness as Werkzeug does, but a string is
-    refused: ``use_debugger="false"`` would otherwise switch the debugger on."""
-    for name, value in flags.items():
-        if value is not None and not isinstance(value, int):
-            raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-
-
-def _check_optional_arguments(request_handler: object, static_files: object) -> None:
-    if request_handler is not None and not (
-        isinstance(request_handler, type) and issubclass(request_handler, WSGIRequestHandler)
-    ):
-        raise TypeError(
-            "request_handler must be a subclass of WSGIRequestHandler or None, "
-            f"got {request_handler!r}"
-        )
-    if static_files is not None and not isinstance(static_files, Mapping):
-        raise TypeError(
-            "static_files must be a mapping of URL prefix to directory, file or "
-            f"(package, path), got {type(static_files).__name__}"
-        )
-    for prefix in static_files or ():
-        if not isinstance(prefix, str):
-            raise TypeError(
-                f"static_files keys must be URL prefixes such as '/static', got "
-                f"{type(prefix).__name__} {prefix!r}"
-            )
-
-
-def _path_list(name: str, value: object, what: str) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a list of {what}, got {type(value).__name__}")
-    items = list(value)
-    for item in items:
-        if not isinstance(item, (str, os.PathLike)):
-            raise TypeError(f"{name} must contain {what}, got {type(item).__name__} {item!r}")
-    return [os.fspath(item) for item in items]
 
 
 def _inherited_fd() -> int | None:

@@ -1,0 +1,61 @@
+"""One message per mistake, whichever entry point it came through (wsgidev/_checks.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from wsgidev import make_server, run_simple
+from wsgidev._server import BaseWSGIServer
+
+
+def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [])
+    return []
+
+
+def _message(call: Any) -> str:
+    with pytest.raises((TypeError, ValueError)) as caught:
+        call()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        # The public contract's wording, which scripts and tutorials grep for.
+        ({"port": "5000"}, "port must be an integer, got str"),
+        ({"port": 70000}, "port must be between 0 and 65535, got 70000"),
+        ({"processes": "2"}, "processes must be an integer, got str"),
+        ({"processes": 0}, "processes must be at least 1, got 0"),
+        (
+            {"threaded": True, "processes": 2},
+            "threaded=True cannot be combined with processes > 1: a server is either "
+            "multi-threaded or multi-process; choose one",
+        ),
+        (
+            {"request_handler": 5},
+            "request_handler must be a subclass of WSGIRequestHandler or None, got 5",
+        ),
+    ],
+)
+def test_run_simple_make_server_and_the_server_class_say_the_same(
+    arguments: dict[str, Any], expected: str
+) -> None:
+    port = arguments.pop("port", 0)
+    through_run_simple = _message(lambda: run_simple("127.0.0.1", port, app, **arguments))
+    assert through_run_simple == expected
+    assert _message(lambda: make_server("127.0.0.1", port, app, **arguments)) == expected
+    if set(arguments) <= {"request_handler"}:
+        handler = arguments.get("request_handler")
+        assert _message(lambda: BaseWSGIServer("127.0.0.1", port, app, handler)) == expected
+
+
+def test_a_non_callable_app_is_named_as_each_signature_names_it() -> None:
+    assert _message(lambda: run_simple("127.0.0.1", 0, "app:app")) == (
+        "application must be a WSGI callable (environ, start_response), got 'app:app' of type str"
+    )
+    assert _message(lambda: make_server("127.0.0.1", 0, "app:app")) == (
+        "app must be a WSGI callable (environ, start_response), got 'app:app' of type str"
+    )
