@@ -1,7 +1,7 @@
-"""The README's "what behaves better" list, checked side by side with Werkzeug over real sockets.
+"""The README's "What behaves better" list: wsgidev's side of each line, over real sockets.
 
-One small program runs under either package (only its imports differ); each test states what
-Werkzeug does and what wsgidev does instead, so the README's claims stay true.
+What Werkzeug does instead depends on the Werkzeug installed, so it is measured, not asserted:
+``python bench/compare_werkzeug.py`` runs the same programs under both and prints the table.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ Start = Callable[[str, str], LiveServer]
 
 @pytest.fixture
 def start(tmp_path: Path, external_server: Callable[..., LiveServer]) -> Start:
-    """``start(package, "threaded" | "single")`` runs the program with that package's imports."""
+    """``start("wsgidev", "threaded" | "single")`` runs the program (written for Werkzeug,
+    as a project that switches would have it) with wsgidev's imports."""
 
     def run(package: str, mode: str) -> LiveServer:
         program = tmp_path / f"{package}_{mode}.py"
@@ -113,12 +114,6 @@ def two_requests_on_one_connection(server: LiveServer) -> tuple[bytes, bytes]:
 
 
 def test_single_threaded_server_keeps_connections_alive(start: Start) -> None:
-    werkzeug_first, werkzeug_second = two_requests_on_one_connection(start("werkzeug", "single"))
-    assert werkzeug_first.startswith(b"HTTP/1.0 200")
-    assert werkzeug_second == b"", (
-        "Werkzeug's single-threaded server answers one request per connection"
-    )
-
     first, second = two_requests_on_one_connection(start("wsgidev", "single"))
     assert first.startswith(b"HTTP/1.1 200")
     assert second.startswith(b"HTTP/1.1 200")
@@ -131,10 +126,6 @@ def partial_response(server: LiveServer) -> bytes:
 
 
 def test_an_error_after_the_first_byte_leaves_the_response_visibly_cut(start: Start) -> None:
-    werkzeug = partial_response(start("werkzeug", "threaded"))
-    assert b"first part" in werkzeug
-    assert werkzeug.endswith(b"0\r\n\r\n"), "Werkzeug ends the stream as if it were complete"
-
     ours = partial_response(start("wsgidev", "threaded"))
     assert b"Transfer-Encoding: chunked" in ours
     assert b"first part" in ours
@@ -174,21 +165,6 @@ def test_the_console_trusts_the_ipv6_loopback(
         env = {"WERKZEUG_DEBUG_PIN": PIN, "WSGIDEV_DEBUG_PIN": PIN}
         return external_server(
             [sys.executable, str(program)], r" \* Running on (?P<url>http://\[::1\]:\d+)", env
-        )
-
-    # Werkzeug: the page's inline script holds the secret; its PIN check is a GET.
-    werkzeug = start_console("werkzeug")
-    with requests.Session() as session:
-        page = session.get(werkzeug.url + "/", headers=BROWSER_HEADERS, timeout=10)
-        secret = re.search(r'SECRET = "(\w+)"', page.text)
-        assert secret, page.text[:1000]
-        answer = session.get(
-            werkzeug.url + "/",
-            params={"__debugger__": "yes", "cmd": "pinauth", "pin": PIN, "s": secret[1]},
-            timeout=10,
-        )
-        assert answer.status_code == 400, (
-            "Werkzeug refuses its own IPv6 loopback as an untrusted host"
         )
 
     ours = start_console("wsgidev")
@@ -232,12 +208,8 @@ def start_debugger(
 def test_the_pin_is_printed_without_the_reloader(
     tmp_path: Path, external_server: Callable[..., LiveServer]
 ) -> None:
-    werkzeug = start_debugger("werkzeug", tmp_path, external_server)
     ours = start_debugger("wsgidev", tmp_path, external_server)
     ours.wait_for(rf" \* Debugger PIN: {PIN}", timeout=10)
-    # Both banners are complete by now; Werkzeug prints its PIN only in a reloader's child.
-    requests.get(werkzeug.url + "/", timeout=10)
-    assert "Debugger PIN" not in werkzeug.log
 
 
 def test_console_code_never_travels_in_the_url(
@@ -245,24 +217,6 @@ def test_console_code_never_travels_in_the_url(
 ) -> None:
     probe = tmp_path / "ran"
     code = f"open({str(probe)!r}, 'w').close()"
-
-    werkzeug = start_debugger("werkzeug", tmp_path, external_server)
-    with requests.Session() as session:
-        page = session.get(werkzeug.url + "/", headers=BROWSER_HEADERS, timeout=10)
-        secret = re.search(r'SECRET = "(\w+)"', page.text)
-        frame = re.findall(r'id="frame-(\d+)"', page.text)
-        assert secret and frame, page.text[:1000]
-        debugger = {"__debugger__": "yes", "s": secret[1]}
-        session.get(
-            werkzeug.url + "/", params={**debugger, "cmd": "pinauth", "pin": PIN}, timeout=10
-        )
-        ran = session.get(
-            werkzeug.url + "/", params={**debugger, "cmd": code, "frm": frame[-1]}, timeout=10
-        )
-    assert ran.status_code == 200
-    assert probe.exists(), "Werkzeug runs code sent in the query string"
-    assert code.split("(")[0] in werkzeug.log, "and its access log keeps that code"
-    probe.unlink()
 
     ours = start_debugger("wsgidev", tmp_path, external_server)
     with requests.Session() as session:
