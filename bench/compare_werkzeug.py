@@ -128,16 +128,40 @@ def serving(folder: Path, package: str, mode: str, host: str = "127.0.0.1") -> I
         server.stop()
 
 
+def read_response(sock: socket.socket) -> bool:
+    """Read one response with a Content-Length body; False when the server closed instead."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        block = sock.recv(65536)
+        if not block:
+            return False
+        data += block
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        block = sock.recv(65536)
+        if not block:
+            return False
+        body += block
+    return True
+
+
 def keeps_connections_alive(server: Server) -> str:
     with socket.create_connection(server.address, timeout=2) as sock:
         answers = 0
         for _ in range(2):
             try:
                 sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-                data = sock.recv(65536)
+                if not read_response(sock):
+                    break
             except OSError:
-                break
-            if not data:
                 break
             answers += 1
     return "yes" if answers == 2 else "no: one request per connection"
