@@ -27,6 +27,13 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Started in the background by a non-interactive shell (a CI runner), this process gets SIGINT
+# ignored, and every server it starts would inherit that: a server that relies on
+# KeyboardInterrupt (waitress-serve, Werkzeug) would then never stop on the tests' Ctrl+C.
+# A process with a handler passes the default disposition to its children, as a terminal does.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 RUNNING_ON = re.compile(r" \* Running on (?P<url>(?:https?://\S+|unix://\S+))")
 
 
