@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsgidev._server import BaseWSGIServer, make_server
+from wsgidev._server import BaseWSGIServer, ThreadedWSGIServer, make_server
 
 MODES = ("base", "threaded", "forking")
 
@@ -20,24 +20,37 @@ def running(
     app: Callable[..., Any], mode: str = "base", host: str = "127.0.0.1", **options: Any
 ) -> Iterator[BaseWSGIServer]:
     """A server for ``app`` in a background thread; attributes in ``options`` that are not
-    make_server arguments (timeouts, max_threads) are set on it before it starts."""
+    make_server arguments (timeouts) are set on it before it starts; ``max_threads`` goes to
+    the threaded server's constructor."""
     make_args = {
         k: options.pop(k)
         for k in list(options)
         if k in ("request_handler", "passthrough_errors", "ssl_context", "fd")
     }
-    server = make_server(
-        host,
-        0,
-        app,
-        threaded=mode == "threaded",
-        processes=3 if mode == "forking" else 1,
-        **make_args,
-    )
+    max_threads = options.pop("max_threads", None)  # a pool size: the threaded server's only
+    server: BaseWSGIServer
+    if max_threads is not None and mode == "threaded":
+        server = ThreadedWSGIServer(
+            host,
+            0,
+            app,
+            make_args.get("request_handler"),
+            make_args.get("passthrough_errors", False),
+            make_args.get("ssl_context"),
+            make_args.get("fd"),
+            max_threads=max_threads,
+        )
+    else:
+        server = make_server(
+            host,
+            0,
+            app,
+            threaded=mode == "threaded",
+            processes=3 if mode == "forking" else 1,
+            **make_args,
+        )
     for name, value in options.items():
         setattr(server, name, value)
-    if "max_threads" in options:
-        server._runner = server._make_runner()
     errors: list[BaseException] = []
 
     def serve() -> None:
@@ -54,7 +67,7 @@ def running(
         yield server
     finally:
         server.shutdown()
-        server._runner.wait_idle(5)  # requests in flight finish (and log) inside this test
+        server.wait_idle(5)  # requests in flight finish (and log) inside this test
         server.server_close()
         thread.join(5)
 

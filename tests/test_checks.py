@@ -59,3 +59,21 @@ def test_a_non_callable_app_is_named_as_each_signature_names_it() -> None:
     assert _message(lambda: make_server("127.0.0.1", 0, "app:app")) == (
         "app must be a WSGI callable (environ, start_response), got 'app:app' of type str"
     )
+
+
+def test_the_threaded_servers_pool_size_is_a_checked_keyword() -> None:
+    from wsgidev._server import ThreadedWSGIServer
+
+    assert _message(lambda: ThreadedWSGIServer("127.0.0.1", 0, app, max_threads=0)) == (
+        "max_threads must be at least 1, got 0"
+    )
+    assert _message(lambda: ThreadedWSGIServer("127.0.0.1", 0, app, max_threads="8")) == (
+        "max_threads must be an integer, got str"
+    )
+    server = ThreadedWSGIServer("127.0.0.1", 0, app, max_threads=3)
+    try:
+        assert server.max_threads == 3
+        assert server.open_connections == 0
+        assert server.wait_idle(0.1)
+    finally:
+        server.server_close()

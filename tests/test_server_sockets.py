@@ -466,9 +466,9 @@ def test_a_graceful_stop_serves_a_request_still_in_its_tls_handshake(
     with running(hello, mode, ssl_context=server_context(tls_files)) as server:
         raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         deadline = time.monotonic() + 5
-        while not server._conns and time.monotonic() < deadline:
+        while not server.open_connections and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert server._conns, "the server never accepted the connection"
+        assert server.open_connections, "the server never accepted the connection"
         server.shutdown()
         stopper = threading.Thread(target=server.stop_gracefully)
         stopper.start()

@@ -176,6 +176,15 @@ class BaseWSGIServer(ConnectionLoop):
         return self.socket.fileno()
 
     @property
+    def open_connections(self) -> int:
+        """How many client connections the server holds (idle, arriving or being served)."""
+        return len(self._conns)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is running (at most ``timeout`` seconds); False if one still is."""
+        return self._runner.wait_idle(timeout)
+
+    @property
     def open_streams(self) -> int:
         """How many event streams (see LiveReloadMiddleware) the I/O loop keeps open."""
         return len(self._streams)
@@ -334,10 +343,30 @@ class BaseWSGIServer(ConnectionLoop):
 
 
 class ThreadedWSGIServer(BaseWSGIServer):
-    """Runs each request in a bounded pool of threads (``max_threads``)."""
+    """Runs each request in a bounded pool of threads (``max_threads``, keyword only)."""
 
     multithread = True
     max_threads = 64
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: WSGIApplication,
+        handler: type[WSGIRequestHandler] | None = None,
+        passthrough_errors: bool = False,
+        ssl_context: Any = None,
+        fd: int | None = None,
+        *,
+        max_threads: int | None = None,
+    ) -> None:
+        if max_threads is not None:
+            if isinstance(max_threads, bool) or not isinstance(max_threads, int):
+                raise TypeError(f"max_threads must be an integer, got {type(max_threads).__name__}")
+            if max_threads < 1:
+                raise ValueError(f"max_threads must be at least 1, got {max_threads}")
+            self.max_threads = max_threads
+        super().__init__(host, port, app, handler, passthrough_errors, ssl_context, fd)
 
     def _make_runner(self) -> Runner:
         return ThreadRunner(self, self.max_threads)
