@@ -286,28 +286,37 @@ def test_a_page_for_a_refused_client_has_no_secret_and_its_console_says_why(
     assert unexpected(browser_page, "status of 403") == []
 
 
-@pytest.mark.slow
-def test_after_a_restart_the_open_page_says_reload_and_the_pin_is_not_asked_again(
-    live_server: Callable[..., LiveServer], tmp_path: Path, browser_page: WatchedPage
-) -> None:
-    """Without live reload the page stays as it was: its console says the server restarted."""
+def _crash_server_reloading_on(
+    live_server: Callable[..., LiveServer], tmp_path: Path, *flags: str
+) -> tuple[Path, LiveServer]:
+    """The crash app with the debugger (known PIN) and the stat reloader; a save of the
+    returned trigger file restarts it."""
     trigger = tmp_path / "settings.txt"
     trigger.write_text("one")
     env = {"WSGIDEV_DEBUG_PIN": PIN, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     server = live_server(
         "crash",
         "--debugger",
-        "--no-live",
         "--reload",
         "--reloader-type",
         "stat",
-        "--reloader-interval",
-        "0.2",
         "--extra-file",
         str(trigger),
+        *flags,
         env=env,
     )
     server.wait_for(r" \* Debugger PIN: ")
+    return trigger, server
+
+
+@pytest.mark.slow
+def test_after_a_restart_the_open_page_says_reload_and_the_pin_is_not_asked_again(
+    live_server: Callable[..., LiveServer], tmp_path: Path, browser_page: WatchedPage
+) -> None:
+    """Without live reload the page stays as it was: its console says the server restarted."""
+    trigger, server = _crash_server_reloading_on(
+        live_server, tmp_path, "--no-live", "--reloader-interval", "0.2"
+    )
     tab = browser_page.page
     tab.goto(server.url + "/boom")
     console = open_frame_console(tab)
@@ -342,20 +351,7 @@ def test_with_live_reload_the_traceback_page_reloads_itself_after_a_restart(
 ) -> None:
     """The error page follows the code like any page: after a restart it shows the failing
     URL's new answer (here the same error, from the new process), and the PIN is kept."""
-    trigger = tmp_path / "settings.txt"
-    trigger.write_text("one")
-    env = {"WSGIDEV_DEBUG_PIN": PIN, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    server = live_server(
-        "crash",
-        "--debugger",
-        "--reload",
-        "--reloader-type",
-        "stat",
-        "--extra-file",
-        str(trigger),
-        env=env,
-    )
-    server.wait_for(r" \* Debugger PIN: ")
+    trigger, server = _crash_server_reloading_on(live_server, tmp_path)
     tab = browser_page.page
     with tab.expect_console_message(lambda m: m.text == "[wsgidev] live reload connected"):
         tab.goto(server.url + "/boom")

@@ -311,7 +311,9 @@ def test_a_tab_on_a_stopped_server_reloads_when_a_server_is_back(
     page = open_page(browser_page, server.url + "/")
     port = server.port
     assert server.stop() == 0
-    time.sleep(1.0)  # the tab retries meanwhile, backing off
+    # The server stays away a while (the tab backs off meanwhile); no server can answer, so
+    # the check below cannot pass by chance.
+    time.sleep(1.0)
     assert page.evaluate("window.marker") == "kept"  # nothing to reload into yet
     (project / "app.py").write_text(APP.format(version="back"))
     command = [sys.executable, "-m", "wsgidev", "run", "app:app", "--debug", "--port", str(port)]

@@ -319,6 +319,7 @@ class LiveReloadMiddleware:
         ).encode()
 
     def _log_untouched(self, reason: str) -> None:
+        reason = neutralise(reason)[:200]  # it quotes the app's own header
         with self._lock:
             if reason in self._untouched_logged:
                 return
