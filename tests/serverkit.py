@@ -7,27 +7,29 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from wsgidev._server import BaseWSGIServer, ThreadedWSGIServer, make_server
+from wsgidev._server import BaseWSGIServer, ServerSettings, ThreadedWSGIServer, make_server
 
 MODES = ("base", "threaded", "forking")
+SETTINGS = {field.name for field in fields(ServerSettings)}
 
 
 @contextmanager
 def running(
     app: Callable[..., Any], mode: str = "base", host: str = "127.0.0.1", **options: Any
 ) -> Iterator[BaseWSGIServer]:
-    """A server for ``app`` in a background thread; attributes in ``options`` that are not
-    make_server arguments (timeouts) are set on it before it starts; ``max_threads`` goes to
-    the threaded server's constructor."""
+    """A server for ``app`` in a background thread. ``options`` are make_server arguments,
+    ServerSettings fields (timeouts, limits), ``max_threads`` (the threaded server's pool) or
+    server attributes set before it starts (``log_colour``)."""
     make_args = {
         k: options.pop(k)
         for k in list(options)
         if k in ("request_handler", "passthrough_errors", "ssl_context", "fd")
     }
     max_threads = options.pop("max_threads", None)  # a pool size: the threaded server's only
+    settings = ServerSettings(**{k: options.pop(k) for k in list(options) if k in SETTINGS})
     server: BaseWSGIServer
     if max_threads is not None and mode == "threaded":
         server = ThreadedWSGIServer(
@@ -39,6 +41,7 @@ def running(
             make_args.get("ssl_context"),
             make_args.get("fd"),
             max_threads=max_threads,
+            settings=settings,
         )
     else:
         server = make_server(
@@ -47,9 +50,10 @@ def running(
             app,
             threaded=mode == "threaded",
             processes=3 if mode == "forking" else 1,
+            settings=settings,
             **make_args,
         )
-    for name, value in options.items():
+    for name, value in options.items():  # plain server attributes, such as log_colour
         setattr(server, name, value)
     errors: list[BaseException] = []
 

@@ -77,3 +77,51 @@ def test_the_threaded_servers_pool_size_is_a_checked_keyword() -> None:
         assert server.wait_idle(0.1)
     finally:
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("keep_alive_timeout", 0, "keep_alive_timeout must be more than 0 seconds, got 0"),
+        ("send_timeout", "30", "send_timeout must be a number of seconds, got str"),
+        ("body_timeout", True, "body_timeout must be a number of seconds, got bool"),
+        ("max_body_size", -1, "max_body_size must be 0 or more, got -1"),
+        (
+            "max_body_size",
+            1.5,
+            "max_body_size must be an integer number of bytes or None, got float",
+        ),
+        (
+            "body_memory_limit",
+            None,
+            "body_memory_limit must be an integer number of bytes, got NoneType",
+        ),
+        ("read_body_ahead", 1, "read_body_ahead must be True or False, got 1"),
+    ],
+)
+def test_server_settings_refuse_what_cannot_be_a_timeout_or_a_size(
+    field: str, value: object, expected: str
+) -> None:
+    from wsgidev._server import ServerSettings
+
+    assert _message(lambda: ServerSettings(**{field: value})) == expected
+
+
+def test_servers_take_settings_as_one_frozen_value() -> None:
+    import dataclasses
+
+    from wsgidev._server import ServerSettings
+
+    assert _message(lambda: make_server("127.0.0.1", 0, app, settings={"x": 1})) == (
+        "settings must be a ServerSettings or None, got dict; build one with "
+        "ServerSettings(keep_alive_timeout=...)"
+    )
+    settings = ServerSettings(keep_alive_timeout=5, max_body_size=None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.keep_alive_timeout = 1  # type: ignore[misc]  # the point: it is frozen
+    server = make_server("127.0.0.1", 0, app, threaded=True, settings=settings)
+    try:
+        assert server.settings is settings
+        assert make_server.__kwdefaults__ == {"settings": None}
+    finally:
+        server.server_close()

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,41 @@ def test_failing_handlers_never_close_a_neighbours_connection() -> None:
         assert problems == [], f"{len(problems)} neighbours failed: {problems[:5]}"
     finally:
         finish_process(proc, 10, interrupt=True)
+
+
+@pytest.mark.parametrize("mode", ["threaded", "forking"])
+def test_only_the_loops_thread_closes_or_rearms_connections(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers post (connection, outcome) to the loop; they never close a connection, watch
+    it or take it out of the table themselves, whatever the outcome of their request."""
+    import threading
+
+    from tests.serverkit import Client, running
+    from wsgidev._server_loop import ConnectionLoop
+
+    threads: set[str] = set()
+    for name in ("close", "watch", "_finish_here"):
+        original = getattr(ConnectionLoop, name)
+
+        def spy(self: ConnectionLoop, *args: object, _original: Any = original) -> Any:
+            threads.add(threading.current_thread().name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(ConnectionLoop, name, spy)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with running(app, mode) as server:
+        for _ in range(5):
+            with Client.connect(server) as client:  # keep-alive, then closed by the client
+                assert client.get("/").status == 200
+                assert client.get("/").status == 200
+            with Client.connect(server) as client:  # closed by the server
+                client.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert client.reply().status == 200
+        assert server.wait_idle(5)
+        # (Once the loop has stopped, server_close closes what is left in its own thread.)
+        assert threads == {"test-server"}

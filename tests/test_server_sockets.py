@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.serverkit import Client, hello, running
-from wsgidev import _server, _server_poll
+from wsgidev import _server_poll
 from wsgidev._server import (
     BaseWSGIServer,
     ForkingWSGIServer,
@@ -327,14 +327,14 @@ def test_serve_forever_can_restart_after_shutdown() -> None:
 SERVE_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from wsgidev._server import make_server
+    from wsgidev._server import ServerSettings, make_server
     def app(environ, start_response):
         time.sleep(float(environ["QUERY_STRING"] or 0))
         start_response("200 OK", [("Content-Length", "4")])
         return [b"done"]
     mode = sys.argv[1]
-    server = make_server("127.0.0.1", 0, app, threaded=mode == "threaded", processes=2 if mode == "forking" else 1)
-    server.graceful_timeout = float(sys.argv[2])
+    settings = ServerSettings(graceful_timeout=float(sys.argv[2]))
+    server = make_server("127.0.0.1", 0, app, threaded=mode == "threaded", processes=2 if mode == "forking" else 1, settings=settings)
     print(" * Running on http://127.0.0.1:%d" % server.port, flush=True)
     server.serve_forever()
     server.server_close()
@@ -426,15 +426,18 @@ def test_a_second_ctrl_c_exits_at_once(mode: str) -> None:
 def test_the_selector_poller_used_where_epoll_is_missing(
     mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delattr(_server.select, "epoll")
-    with running(environ_app, mode, keep_alive_timeout=0.5) as server:
-        assert isinstance(server._poller, _server_poll.SelectorPoller)
-        with Client.connect(server) as idle, Client.connect(server) as client:
-            assert idle.get("/").status == 200
-            client.send(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert [json.loads(client.reply().body)["PATH_INFO"] for _ in range(2)] == ["/1", "/2"]
-            assert client.get("/3").status == 200
-            assert idle.is_closed(timeout=3)
+    monkeypatch.delattr(_server_poll.select, "epoll")
+    assert isinstance(_server_poll.make_poller(), _server_poll.SelectorPoller)
+    with (
+        running(environ_app, mode, keep_alive_timeout=0.5) as server,
+        Client.connect(server) as idle,
+        Client.connect(server) as client,
+    ):
+        assert idle.get("/").status == 200
+        client.send(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert [json.loads(client.reply().body)["PATH_INFO"] for _ in range(2)] == ["/1", "/2"]
+        assert client.get("/3").status == 200
+        assert idle.is_closed(timeout=3)
 
 
 @pytest.mark.slow
@@ -489,5 +492,5 @@ def test_a_graceful_stop_does_not_wait_for_idle_keep_alive_connections() -> None
         server.shutdown()
         started = time.monotonic()
         server.stop_gracefully()
-        assert time.monotonic() - started < server.arrival_timeout
+        assert time.monotonic() - started < server.settings.arrival_timeout
         assert client.is_closed()

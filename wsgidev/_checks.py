@@ -117,3 +117,41 @@ def path_list(name: str, value: object, what: str) -> list[str] | None:
         if not isinstance(item, (str, os.PathLike)):
             raise TypeError(f"{name} must contain {what}, got {type(item).__name__} {item!r}")
     return [os.fspath(item) for item in items]
+
+
+def check_setting(name: str, value: object) -> None:
+    """One field of ServerSettings: seconds are positive numbers, sizes whole byte counts."""
+    if name == "read_body_ahead":
+        if not isinstance(value, bool):
+            raise TypeError(f"read_body_ahead must be True or False, got {value!r}")
+    elif name in ("max_body_size", "body_memory_limit"):
+        if value is None and name == "max_body_size":
+            return
+        if isinstance(value, bool) or not isinstance(value, int):
+            also = " or None" if name == "max_body_size" else ""
+            raise TypeError(
+                f"{name} must be an integer number of bytes{also}, got {type(value).__name__}"
+            )
+        if value < 0:
+            raise ValueError(f"{name} must be 0 or more, got {value}")
+    else:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+        if not value > 0:
+            raise ValueError(f"{name} must be more than 0 seconds, got {value}")
+
+
+def check_max_threads(max_threads: object) -> int:
+    if isinstance(max_threads, bool) or not isinstance(max_threads, int):
+        raise TypeError(f"max_threads must be an integer, got {type(max_threads).__name__}")
+    if max_threads < 1:
+        raise ValueError(f"max_threads must be at least 1, got {max_threads}")
+    return max_threads
+
+
+def check_settings(settings: object, settings_type: type) -> None:
+    if settings is not None and not isinstance(settings, settings_type):
+        raise TypeError(
+            f"settings must be a {settings_type.__name__} or None, got "
+            f"{type(settings).__name__}; build one with ServerSettings(keep_alive_timeout=...)"
+        )

@@ -35,7 +35,8 @@ from ._types import WSGIEnvironment
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._server import BaseWSGIServer, Connection
+    from ._server import BaseWSGIServer
+    from ._server_connection import Connection
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 # How much unread request body is read and dropped to keep a connection; past it we close.
@@ -45,18 +46,6 @@ INTERNAL_ERROR_DETAIL = (
     "The application raised an exception before it started its response. "
     "The traceback is in the server's log."
 )
-
-
-def log_rejected(address: str, request_line: str, error: HTTPError) -> None:
-    """Log a request the parser refused, in the same shape as a served request."""
-    logger.info(
-        '%s - - [%s] "%s" %d - (%s)',
-        address,
-        log_timestamp(),
-        redact_target(request_line) if request_line else "-",
-        error.status,
-        error.detail,
-    )
 
 
 class WSGIRequestHandler:
@@ -92,7 +81,7 @@ class WSGIRequestHandler:
                 head.content_length,
                 head.chunked,
                 head.expect_continue,
-                server.body_timeout,
+                server.settings.body_timeout,
             )
         self.status_code = 0
         self.bytes_sent = 0
@@ -111,6 +100,11 @@ class WSGIRequestHandler:
         # Set when the app answered an event stream the loop keeps (see _events).
         self.stream_info: StreamInfo | None = None
 
+    @property
+    def client_gone(self) -> bool:
+        """True once the client went away mid-response (nothing more can reach it)."""
+        return self._client_gone
+
     # -- the request ---------------------------------------------------------------------------
 
     def handle(self) -> bool:
@@ -128,7 +122,9 @@ class WSGIRequestHandler:
         if self.close_connection:
             return False
         # Leftover body bytes would be read as the next request: drop them, or close.
-        return self.body.complete or self.body.drain(DRAIN_LIMIT, self.server.drain_timeout)
+        return self.body.complete or self.body.drain(
+            DRAIN_LIMIT, self.server.settings.drain_timeout
+        )
 
     def make_environ(self) -> WSGIEnvironment:
         """Build the PEP 3333 environ for this request."""
@@ -320,7 +316,11 @@ class WSGIRequestHandler:
             return True
         try:
             sent = send_file(
-                self.connection.sock, wrapper.filelike, offset, count, self.server.send_timeout
+                self.connection.sock,
+                wrapper.filelike,
+                offset,
+                count,
+                self.server.settings.send_timeout,
             )
         except ClientDisconnected as exc:
             self.bytes_sent = exc.sent  # what the client got before it went away, for the log
@@ -481,7 +481,7 @@ class WSGIRequestHandler:
     ) -> None:
         """Send ``data``, of which ``body_size`` bytes from ``body_at`` are response body."""
         try:
-            send_all(self.connection.sock, data, self.server.send_timeout)
+            send_all(self.connection.sock, data, self.server.settings.send_timeout)
         except ClientDisconnected as exc:
             self._client_gone = True
             # The access log counts the body bytes that went out before the client left.

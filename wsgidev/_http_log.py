@@ -6,7 +6,13 @@ import os
 import re
 import sys
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
+
+from ._log import logger
+
+if TYPE_CHECKING:
+    from ._http import HTTPError
 
 # The debugger's secret, PIN and code must never reach a log file, even when a client sends
 # them in the query string (the debugger refuses that, but the line is logged first).
@@ -69,3 +75,15 @@ def wants_colour() -> bool:
 def colourise(message: str, status: int) -> str:
     colour = _COLOURS.get(status // 100, "")
     return f"{colour}{message}{_RESET}" if colour else message
+
+
+def log_rejected(address: str, request_line: str, error: HTTPError) -> None:
+    """Log a request the parser refused, in the same shape as a served request."""
+    logger.info(
+        '%s - - [%s] "%s" %d - (%s)',
+        address,
+        log_timestamp(),
+        redact_target(request_line) if request_line else "-",
+        error.status,
+        error.detail,
+    )

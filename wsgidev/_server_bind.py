@@ -6,11 +6,30 @@ import contextlib
 import errno
 import os
 import socket
+import ssl
 import stat
+from dataclasses import dataclass
 
 from ._checks import check_port
 
 LISTEN_BACKLOG = 1024
+
+
+@dataclass(slots=True)
+class Listener:
+    """The listening socket, its TLS context, and the Unix socket file this server created."""
+
+    sock: socket.socket
+    ssl_context: ssl.SSLContext | None = None
+    unix_path: str | None = None  # removed when the server closes, never by a forked child
+
+    def close(self, remove_file: bool = True) -> None:
+        """Stop listening; idempotent."""
+        self.sock.close()
+        if self.unix_path is not None and remove_file:
+            with contextlib.suppress(OSError):
+                os.unlink(self.unix_path)
+        self.unix_path = None
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

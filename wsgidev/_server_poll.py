@@ -5,15 +5,12 @@ from __future__ import annotations
 import contextlib
 import select
 import selectors
-import threading
-from collections import deque
-from collections.abc import Callable
 
 _ONESHOT = getattr(select, "EPOLLONESHOT", 0)
 
 
 class EpollPoller:
-    """Linux: one-shot interest per connection, re-armed from any thread with one epoll_ctl."""
+    """Linux: one-shot interest per connection, re-armed with one epoll_ctl."""
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
@@ -42,23 +39,16 @@ class EpollPoller:
 class SelectorPoller:
     """Elsewhere: a selector where one-shot interest is emulated by unregistering on each event.
 
-    Other threads cannot touch the selector, so they queue re-arm requests and wake the loop.
+    Only the loop's thread calls it (the loop owns every registration), so it needs no lock.
     """
 
-    def __init__(self, wake: Callable[[], None]) -> None:
+    def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
-        self._wake = wake
-        self._requests: deque[tuple[int, bool, bool]] = deque()
-        self.loop_thread: int | None = None
 
     def add_fixed(self, fd: int) -> None:
         self._selector.register(fd, selectors.EVENT_READ, False)
 
     def watch(self, fd: int, write: bool = False, oneshot: bool = True) -> None:
-        if threading.get_ident() != self.loop_thread:
-            self._requests.append((fd, write, oneshot))
-            self._wake()
-            return
         events = selectors.EVENT_WRITE if write else selectors.EVENT_READ
         try:
             self._selector.modify(fd, events, oneshot)
@@ -66,17 +56,10 @@ class SelectorPoller:
             self._selector.register(fd, events, oneshot)
 
     def forget(self, fd: int) -> None:
-        # Only the loop registers connections, and a busy one is never registered.
-        if threading.get_ident() == self.loop_thread:
-            with contextlib.suppress(KeyError, ValueError, OSError):
-                self._selector.unregister(fd)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._selector.unregister(fd)
 
     def wait(self, timeout: float | None) -> list[int]:
-        self.loop_thread = threading.get_ident()
-        while self._requests:
-            fd, write, oneshot = self._requests.popleft()
-            with contextlib.suppress(ValueError, OSError):
-                self.watch(fd, write, oneshot)
         ready = []
         for key, _ in self._selector.select(timeout):
             if key.data:  # one-shot interest
@@ -86,3 +69,7 @@ class SelectorPoller:
 
     def close(self) -> None:
         self._selector.close()
+
+
+def make_poller() -> EpollPoller | SelectorPoller:
+    return EpollPoller() if hasattr(select, "epoll") else SelectorPoller()

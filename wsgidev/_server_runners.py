@@ -1,7 +1,7 @@
 """Where a complete request runs: inline in the loop, in a bounded thread pool, or in a child.
 
-Every runner calls ``server.serve_connection(conn, head)`` and hands the outcome back with
-``server.finish_connection``; the I/O loop never waits on an application."""
+Every runner calls ``loop.serve(conn, head)`` and hands the outcome back with ``loop.finish``
+(a worker thread's finish is a message to the loop); the I/O loop never waits on an app."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import time
 import traceback
 import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -22,10 +23,12 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from ._http import ClientDisconnected, HTTPError, RequestHead
 from ._http_io import recv_some, wait_ready
 from ._log import SHORTAGE_LOG_INTERVAL, logger
+from ._server_arrival import next_head
 from ._server_streams import StreamInfo
 
 if TYPE_CHECKING:
-    from ._server import BaseWSGIServer, Connection
+    from ._server_connection import Connection
+    from ._server_settings import ServerSettings
 
 # "stream": the response is an event stream the loop keeps writing (_server_streams).
 Outcome = Literal["keep", "close", "linger", "stream"]
@@ -39,7 +42,36 @@ _OUTCOME_CODES: dict[bytes, Outcome] = {
 }
 
 
+class LoopPort(Protocol):
+    """What a runner asks of the I/O loop (_server_loop.ConnectionLoop)."""
+
+    @property
+    def settings(self) -> ServerSettings: ...
+
+    @property
+    def passthrough_errors(self) -> bool: ...
+
+    def serve(self, conn: Connection, head: RequestHead) -> Outcome: ...
+
+    def finish(self, conn: Connection, outcome: Outcome) -> None: ...
+
+    def refuse(self, conn: Connection, error: HTTPError, head: RequestHead) -> None: ...
+
+    def dispatch(self, conn: Connection, head: RequestHead) -> None: ...
+
+    def watch_fd(self, fd: int, callback: Callable[[int], None]) -> None: ...
+
+    def unwatch_fd(self, fd: int) -> None: ...
+
+    def running_elsewhere(self) -> bool: ...
+
+    def enter_child(self) -> None: ...
+
+
 class Runner(Protocol):
+    # True when requests run in the loop's own thread (the one-at-a-time server).
+    on_loop_thread: bool
+
     def submit(self, conn: Connection, head: RequestHead) -> None: ...
 
     def wait_idle(self, timeout: float) -> bool: ...
@@ -47,38 +79,41 @@ class Runner(Protocol):
     def stop(self) -> None: ...
 
 
-def run_guarded(server: BaseWSGIServer, conn: Connection, head: RequestHead) -> Outcome:
+def run_guarded(loop: LoopPort, conn: Connection, head: RequestHead) -> Outcome:
     """Serve ``conn``; a failure of the server's own code is logged and answers ``"close"``.
 
-    The caller closes the connection, once, through ``finish_connection`` (a re-raised
+    The caller hands the connection back, once, through ``loop.finish`` (a re-raised
     exception included: callers finish the connection in a ``finally``). With
     ``passthrough_errors`` the exception is re-raised, as Werkzeug does.
     """
     try:
-        return server.serve_connection(conn, head)
+        return loop.serve(conn, head)
     except Exception:  # the boundary between the server and a (possibly user-supplied) handler
-        if server.passthrough_errors:
+        if loop.passthrough_errors:
             raise
         logger.error("Error in the request handler:\n%s", traceback.format_exc())
     return "close"
 
 
 class InlineRunner:
-    """The base server: the app runs in the loop's thread, one request at a time."""
+    """The one-at-a-time server: the app runs in the loop's thread."""
 
-    def __init__(self, server: BaseWSGIServer) -> None:
-        self._server = server
+    on_loop_thread = True
+
+    def __init__(self, loop: LoopPort) -> None:
+        self._loop = loop
         self.busy = False
+        self.serial = 0  # counts requests, so a timer set for one never acts on the next
 
     def submit(self, conn: Connection, head: RequestHead) -> None:
         self.busy = True
+        self.serial += 1
         outcome: Outcome = "close"  # unless the request ends normally
         try:
-            outcome = run_guarded(self._server, conn, head)
+            outcome = run_guarded(self._loop, conn, head)
         finally:
             self.busy = False
-            self._server.cancel_inline_timer()
-            self._server.finish_connection(conn, outcome)
+            self._loop.finish(conn, outcome)
 
     def wait_idle(self, timeout: float) -> bool:
         return True
@@ -90,8 +125,10 @@ class InlineRunner:
 class ThreadRunner:
     """A pool of at most ``max_threads`` threads, started as load needs them and then reused."""
 
-    def __init__(self, server: BaseWSGIServer, max_threads: int) -> None:
-        self._server = server
+    on_loop_thread = False
+
+    def __init__(self, loop: LoopPort, max_threads: int) -> None:
+        self._loop = loop
         self._max = max_threads
         self._queue: SimpleQueue[tuple[Connection, RequestHead] | None] = SimpleQueue()
         self._threads = 0
@@ -112,7 +149,7 @@ class ThreadRunner:
             # Long-lived responses (streams, long polls) can take every thread; say so once.
             logger.warning(
                 " * All %d worker threads are busy; new requests wait for one "
-                "(raise ThreadedWSGIServer.max_threads for more)",
+                "(pass ThreadedWSGIServer(..., max_threads=N) for more)",
                 self._max,
             )
         if spawn:
@@ -121,7 +158,7 @@ class ThreadRunner:
         self._queue.put((conn, head))
 
     def _work(self) -> None:
-        server = self._server
+        loop = self._loop
         get = self._queue.get
         try:
             while (item := get()) is not None:
@@ -129,9 +166,9 @@ class ThreadRunner:
                 outcome: Outcome = "close"  # unless the request ends normally
                 try:
                     try:
-                        outcome = run_guarded(server, conn, head)
+                        outcome = run_guarded(loop, conn, head)
                     finally:
-                        server.finish_connection(conn, outcome)
+                        loop.finish(conn, outcome)
                 finally:
                     with self._cond:
                         self._active -= 1
@@ -170,8 +207,10 @@ class ForkRunner:
     past the request (a pipelined next request), so the parent's loop keeps the connection.
     """
 
-    def __init__(self, server: BaseWSGIServer, processes: int) -> None:
-        self._server = server
+    on_loop_thread = False
+
+    def __init__(self, loop: LoopPort, processes: int) -> None:
+        self._loop = loop
         self._max = processes
         self._children: dict[int, _Child] = {}
         self._waiting: deque[tuple[Connection, RequestHead]] = deque()
@@ -215,7 +254,7 @@ class ForkRunner:
             conn.received = None
         os.set_blocking(read_fd, False)
         self._children[read_fd] = _Child(pid, conn)
-        self._server.watch_fd(read_fd, self._on_pipe)
+        self._loop.watch_fd(read_fd, self._on_pipe)
 
     def _cannot_serve(self, conn: Connection, head: RequestHead, exc: OSError) -> None:
         """Answer 503 to the one request no process could be started for; say so at most
@@ -227,7 +266,7 @@ class ForkRunner:
                 " * Cannot start a worker process (%s); answering 503 until resources free up",
                 exc.strerror or exc,
             )
-        self._server.refuse(conn, HTTPError(503, "the server is out of resources"), head)
+        self._loop.refuse(conn, HTTPError(503, "the server is out of resources"), head)
 
     def _child(
         self, conn: Connection, head: RequestHead, write_fd: int
@@ -239,13 +278,9 @@ class ForkRunner:
             # The wake-up socket is the parent's: a signal handled here must not wake its loop.
             with contextlib.suppress(ValueError):
                 signal.set_wakeup_fd(-1)
-            self._server.in_child = True
-            # A child never accepts; its copy of the listener would keep the port accepting
-            # connections after the parent closed it on Ctrl+C.
-            with contextlib.suppress(OSError):
-                self._server.socket.close()
+            self._loop.enter_child()
             try:
-                outcome = self._server.serve_connection(conn, head)
+                outcome = self._loop.serve(conn, head)
                 if conn.tls:
                     outcome = self._serve_tls_here(conn, outcome)
             except Exception:
@@ -274,9 +309,9 @@ class ForkRunner:
         connection cannot go back to the parent's loop; it ends here after ``TLS_CHILD_IDLE``
         seconds without a request (a bounded time the child's slot stays taken).
         """
-        server = self._server
+        settings = self._loop.settings
         while outcome == "keep":
-            deadline = time.monotonic() + min(TLS_CHILD_IDLE, server.keep_alive_timeout)
+            deadline = time.monotonic() + min(TLS_CHILD_IDLE, settings.keep_alive_timeout)
             head = None
             try:
                 while head is None:
@@ -284,14 +319,14 @@ class ForkRunner:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0 or not wait_ready(conn.sock, False, remaining):
                             return "close"
-                    data = recv_some(conn.sock, server.request_head_timeout)
+                    data = recv_some(conn.sock, settings.request_head_timeout)
                     if not data:
                         return "close"
                     conn.buffer += data
-                    head = server.next_head(conn)
+                    head = next_head(conn)
             except (ClientDisconnected, HTTPError):
                 return "close"
-            outcome = server.serve_connection(conn, head)
+            outcome = self._loop.serve(conn, head)
         return outcome
 
     def _on_pipe(self, fd: int) -> None:
@@ -308,7 +343,7 @@ class ForkRunner:
 
     def _reap(self, fd: int) -> None:
         child = self._children.pop(fd)
-        self._server.unwatch_fd(fd)
+        self._loop.unwatch_fd(fd)
         os.close(fd)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(child.pid, 0)
@@ -318,13 +353,20 @@ class ForkRunner:
             outcome = "stream" if child.conn.stream is not None else "close"
         else:
             child.conn.buffer[:] = child.data[1:]
-        self._server.finish_connection(child.conn, outcome)
+        self._loop.finish(child.conn, outcome)
         while self._waiting and len(self._children) < self._max:
             conn, head = self._waiting.popleft()
-            self._server.dispatch(conn, head)
+            self._loop.dispatch(conn, head)
 
     def wait_idle(self, timeout: float) -> bool:
+        """Wait for every child; reap them here unless the loop runs (and reaps) elsewhere."""
         deadline = time.monotonic() + timeout
+        if self._loop.running_elsewhere():
+            while self._children or self._waiting:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.005)
+            return True
         self._waiting.clear()
         while self._children:
             remaining = deadline - time.monotonic()

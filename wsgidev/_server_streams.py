@@ -1,9 +1,9 @@
 """Event streams kept by the I/O loop after the request that opened them (see _events).
 
-The runner that served the request hands the connection over with the outcome ``"stream"``;
-from then on only the loop's thread touches it. Other threads send it messages: an adopted
-connection, or an event published on a channel, goes into the inbox and wakes the loop, which
-writes the event to every stream of that channel without blocking. A client that does not
+The runner that served the request hands the connection back with the outcome ``"stream"``,
+and the loop adopts it here; from then on only the loop's thread touches it. An event
+published on a channel (from any thread) goes into the inbox and wakes the loop, which writes
+it to every stream of that channel without blocking. A client that does not
 read (its buffer full) or left loses its stream; the browser reconnects by itself.
 """
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ._events import HEARTBEAT, HEARTBEAT_BYTES, EventChannel
 
 if TYPE_CHECKING:
-    from ._server_loop import Connection
+    from ._server_connection import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +33,13 @@ class StreamInfo:
 
 
 class StreamKeeper:
-    """The loop's side of event streams; every method but ``adopt`` and the sinks is called
-    from the loop's thread."""
+    """The loop's side of event streams; every method but the sinks runs in the loop's thread."""
 
     def __init__(self, wake: Callable[[], None], close: Callable[[Connection], None]) -> None:
         self._wake = wake
         self._close = close
-        # ("adopt", conn) from a runner, or (channel id, payload) from a publisher.
-        self._inbox: deque[tuple[object, object]] = deque()
+        # (channel id, payload) from a publisher's thread.
+        self._inbox: deque[tuple[int, bytes]] = deque()
         self._subscribed: dict[int, Callable[[bytes], None]] = {}
         self._streams: dict[int, Connection] = {}  # by fd; the loop thread's alone
 
@@ -48,11 +47,6 @@ class StreamKeeper:
         return len(self._streams)
 
     # -- messages from other threads -----------------------------------------------------------
-
-    def adopt(self, conn: Connection) -> None:
-        """Take ``conn`` (its head and first events sent, ``conn.stream`` set); any thread."""
-        self._inbox.append(("adopt", conn))
-        self._wake()
 
     def _sink_for(self, channel_id: int) -> Callable[[bytes], None]:
         inbox, wake = self._inbox, self._wake
@@ -65,22 +59,18 @@ class StreamKeeper:
 
     # -- the loop's thread ---------------------------------------------------------------------
 
-    def drain(self, watch: Callable[[Connection], None]) -> None:
-        """Handle every message: start watching adopted streams, write published events."""
+    def drain(self) -> None:
+        """Write every published event to the streams of its channel."""
         inbox = self._inbox
         while inbox:
-            kind, item = inbox.popleft()
-            if kind == "adopt":
-                conn: Connection = item  # type: ignore[assignment]
-                self._start(conn, watch)
-            else:
-                assert isinstance(kind, int) and isinstance(item, bytes)
-                for conn in list(self._streams.values()):
-                    info = conn.stream
-                    if info is not None and info.channel_id == kind:
-                        self._write(conn, item)
+            channel_id, payload = inbox.popleft()
+            for conn in list(self._streams.values()):
+                info = conn.stream
+                if info is not None and info.channel_id == channel_id:
+                    self._write(conn, payload)
 
-    def _start(self, conn: Connection, watch: Callable[[Connection], None]) -> None:
+    def adopt(self, conn: Connection, watch: Callable[[Connection], None]) -> None:
+        """Keep ``conn`` (its head and first events sent, ``conn.stream`` set)."""
         info = conn.stream
         channel = EventChannel.by_id(info.channel_id) if info is not None else None
         if info is None or channel is None:
@@ -145,7 +135,7 @@ class StreamKeeper:
     def end_all(self) -> None:
         """The server stops (restart, Ctrl+C, shutdown): every stream ends now, and clients
         reconnect to whichever server answers next."""
-        self.drain(lambda conn: None)
+        self.drain()
         for conn in list(self._streams.values()):
             self.end(conn)
         for channel_id, sink in self._subscribed.items():

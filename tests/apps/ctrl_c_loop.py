@@ -40,7 +40,7 @@ def _round(mode: str, rng: random.Random, to_thread: bool) -> bool:
 
     def interrupt() -> None:
         deadline = time.monotonic() + 5
-        while not server._loop_running and time.monotonic() < deadline:
+        while not server.serving and time.monotonic() < deadline:
             time.sleep(0.0002)
         time.sleep(rng.random() * 0.002)
         if to_thread:
@@ -49,9 +49,9 @@ def _round(mode: str, rng: random.Random, to_thread: bool) -> bool:
             os.kill(os.getpid(), signal.SIGINT)
         if not returned.wait(2.0):
             hung.set()
-            while not returned.is_set():  # a lost Ctrl+C: wake the loop so the round ends
-                server._wake()
-                returned.wait(0.05)
+            # A lost Ctrl+C: stop the loop another way so the round ends.
+            threading.Thread(target=server.shutdown, daemon=True).start()
+            returned.wait(5)
 
     sender = threading.Thread(target=interrupt, daemon=True)
     sender.start()
