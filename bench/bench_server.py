@@ -5,6 +5,7 @@
     python bench/bench_server.py                  # 5 rounds x 3 s per measurement
     python bench/bench_server.py --rounds 7 --duration 5
     python bench/bench_server.py --servers wsgidev-threaded,werkzeug-threaded --scenarios hello-ka
+    git worktree add /tmp/base main && python bench/bench_server.py --baseline /tmp/base
 
 Each server runs pinned to CPU 0 and the load generator to CPU 1 (``taskset``). Every round
 starts each server in turn (the order rotates from round to round), loads it with every
@@ -194,7 +195,17 @@ def bare_loop(port: int) -> None:
                 conn.close()
 
 
+# --baseline DIR: "wsgidev@base" and "wsgidev-threaded@base" are the wsgidev of another checkout
+# (say a git worktree of the last release), served by that checkout's own copy of this script.
+BASELINE_SUFFIX = "@base"
+_baseline: list[Path] = []
+
+
 def server_command(server: str, port: int) -> list[str]:
+    if server.endswith(BASELINE_SUFFIX):
+        script = _baseline[0] / "bench" / "bench_server.py"
+        name = server.removesuffix(BASELINE_SUFFIX)
+        return [sys.executable, str(script), "--serve", name, "--port", str(port)]
     if server.startswith("gunicorn"):
         worker = ["-k", "gthread", "--threads", str(WORKER_THREADS)] if "gthread" in server else []
         return [
@@ -245,7 +256,8 @@ def free_port() -> int:
 def running(server: str, file_path: str) -> Iterator[Running]:
     """Start ``server`` pinned to CPU 0, yield where it listens, and always stop it."""
     port = free_port()
-    env = {**os.environ, FILE_ENV: file_path, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    root = _baseline[0] if server.endswith(BASELINE_SUFFIX) else ROOT
+    env = {**os.environ, FILE_ENV: file_path, "PYTHONPATH": str(root), "NO_COLOR": "1"}
     proc = subprocess.Popen(
         ["taskset", "-c", SERVER_CPU, *server_command(server, port)],
         env=env,
@@ -496,21 +508,27 @@ def print_table(
         print(f"\n{scenario} (median of {rounds} rounds, server on CPU {SERVER_CPU}, "
               f"load on CPU {LOAD_CPU}, {CONNECTIONS[scenario]} connections)")  # fmt: skip
         per, scale = ("ms/GB", 1e-3) if scenario.startswith("file") else ("us/req", 1.0)
-        print(f"| server | {unit} | p99 ms | x {BASELINE} | server CPU {per} |")
-        print("|---|---:|---:|---:|---:|")
-        baseline = results.get((BASELINE, scenario))
+        # Ratios are paired within each round (which cancels most machine noise), then the median.
+        references = [r for r in (BASELINE, "waitress") if results.get((r, scenario))]
+        columns = "".join(f" x {r} |" for r in references)
+        print(f"| server | {unit} | p99 ms |{columns} server CPU {per} |")
+        print("|---|---:|---:|" + "---:|" * len(references) + "---:|")
         for server in servers:
             runs = results.get((server, scenario))
             if not runs:
                 continue
             rate = statistics.median(r.rate for r in runs)
             p99 = statistics.median(r.p99_ms for r in runs)
-            ratio = "-"
-            if baseline and len(baseline) == len(runs):
-                paired = zip(runs, baseline, strict=True)
-                ratio = f"{statistics.median(r.rate / b.rate for r, b in paired):.2f}"
+            ratios = ""
+            for reference in references:
+                other = results[(reference, scenario)]
+                ratio = "-"
+                if len(other) == len(runs):
+                    paired = zip(runs, other, strict=True)
+                    ratio = f"{statistics.median(r.rate / b.rate for r, b in paired):.2f}"
+                ratios += f" {ratio} |"
             cpu = statistics.median(r.cpu_us for r in runs) * scale
-            print(f"| {server} | {rate:,.1f} | {p99:.2f} | {ratio} | {cpu:,.0f} |")
+            print(f"| {server} | {rate:,.1f} | {p99:.2f} |{ratios} {cpu:,.0f} |")
 
 
 def main() -> None:
@@ -519,6 +537,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per load run")
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. a git worktree of main): its wsgidev servers take part too, "
+        "as wsgidev@base and wsgidev-threaded@base",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # internal: run one server
     parser.add_argument("--discard", help=argparse.SUPPRESS)  # internal: the discarding client
     parser.add_argument("--connections", type=int, default=2, help=argparse.SUPPRESS)
@@ -538,6 +562,11 @@ def main() -> None:
         parser.error(f"unknown server or scenario: {', '.join(unknown)}")
     if args.rounds < 1 or args.duration <= 0:
         parser.error("--rounds must be >= 1 and --duration > 0")
+    if args.baseline is not None:
+        if not (args.baseline / "bench" / "bench_server.py").is_file():
+            parser.error(f"--baseline {args.baseline} has no bench/bench_server.py")
+        _baseline.append(args.baseline.resolve())
+        servers += [s + BASELINE_SUFFIX for s in servers if s in ("wsgidev", "wsgidev-threaded")]
     missing = [tool for tool in ("wrk", "ab", "taskset") if shutil.which(tool) is None]
     if missing:
         parser.error(f"missing {', '.join(missing)}: apt-get install -y wrk apache2-utils")
