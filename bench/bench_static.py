@@ -274,7 +274,7 @@ def serve(kind: str, candidate: str, root: str, port: int) -> None:
     """Child process: serve build(candidate, root) with wsgidev's or Werkzeug's threaded server."""
     app = build(candidate, root)
     if kind == "wsgidev":
-        from wsgidev._server import make_server
+        from wsgidev._server.servers import make_server
 
         make_server("127.0.0.1", port, app, threaded=True).serve_forever()
     elif kind == "werkzeug":

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from wsgidev._server import BaseWSGIServer, ServerSettings, ThreadedWSGIServer, make_server
+from wsgidev._server.servers import BaseWSGIServer, ServerSettings, ThreadedWSGIServer, make_server
 
 MODES = ("base", "threaded", "forking")
 SETTINGS = {field.name for field in fields(ServerSettings)}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from wsgidev import make_server, run_simple
-from wsgidev._server import BaseWSGIServer
+from wsgidev._server.servers import BaseWSGIServer
 
 
 def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -62,7 +62,7 @@ def test_a_non_callable_app_is_named_as_each_signature_names_it() -> None:
 
 
 def test_the_threaded_servers_pool_size_is_a_checked_keyword() -> None:
-    from wsgidev._server import ThreadedWSGIServer
+    from wsgidev._server.servers import ThreadedWSGIServer
 
     assert _message(lambda: ThreadedWSGIServer("127.0.0.1", 0, app, max_threads=0)) == (
         "max_threads must be at least 1, got 0"
@@ -102,7 +102,7 @@ def test_the_threaded_servers_pool_size_is_a_checked_keyword() -> None:
 def test_server_settings_refuse_what_cannot_be_a_timeout_or_a_size(
     field: str, value: object, expected: str
 ) -> None:
-    from wsgidev._server import ServerSettings
+    from wsgidev._server.servers import ServerSettings
 
     assert _message(lambda: ServerSettings(**{field: value})) == expected
 
@@ -110,7 +110,7 @@ def test_server_settings_refuse_what_cannot_be_a_timeout_or_a_size(
 def test_servers_take_settings_as_one_frozen_value() -> None:
     import dataclasses
 
-    from wsgidev._server import ServerSettings
+    from wsgidev._server.servers import ServerSettings
 
     assert _message(lambda: make_server("127.0.0.1", 0, app, settings={"x": 1})) == (
         "settings must be a ServerSettings or None, got dict; build one with "

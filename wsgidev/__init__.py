@@ -1,7 +1,7 @@
 """Development tools for WSGI applications.
 
-Request path: _server -> _handler -> middleware.live_reload -> debug -> middleware.shared_data
--> app. serving.run_simple builds it; _reloader restarts it."""
+Request path: _server.loop -> _server.runners -> _server.handler -> middleware.live_reload -> debug
+-> middleware.shared_data -> app. serving.run_simple builds it; _reload restarts it."""
 
 from __future__ import annotations
 

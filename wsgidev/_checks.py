@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import get_args
 
-from ._watch import ReloaderType
+from ._reload.watch.scope import ReloaderType
 
 
 def check_hostname(hostname: object) -> str:

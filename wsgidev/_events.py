@@ -4,7 +4,7 @@ An :class:`EventStream` is an ordinary WSGI response iterable, so it works under
 iterated, it yields the first events, then every published event and a heartbeat comment, and
 holds that server's worker for as long as the client stays. wsgidev's own server recognises
 it instead: the request handler sends the head and the first events, and the I/O loop keeps
-the idle connection and writes what is published (``_server_streams``). A stream then holds
+the idle connection and writes what is published (``_server.streams``). A stream then holds
 no worker thread, nor the one-at-a-time server, and it closes the moment the server stops.
 """
 

@@ -347,8 +347,8 @@ def _load_for_reload(text: str) -> Any:
     An app that fails to import in the child is not the end: the exception reaches the
     reloader, which serves it as a 500 page and restarts once a file changes.
     """
-    from ._reloader import served_by_the_child
-    from ._reloader_env import RUN_MAIN_ENV
+    from ._reload.protocol import RUN_MAIN_ENV
+    from ._reload.supervisor import served_by_the_child
 
     if os.environ.get(RUN_MAIN_ENV) != "true":
         try:

@@ -1,7 +1,8 @@
 """run_simple: assemble the middleware stack, bind, announce, and serve it.
 
-The server classes, the HTTP handler and the socket binding live in _server/_handler; TLS
-contexts in _tls; restarting on code changes in _reloader. This module re-exports them.
+The server classes, the HTTP handler and the socket binding live in _server (bytes <-> values
+in _http), TLS contexts in _tls, restarting on code changes in _reload. This module re-exports
+the public names.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from ._checks import (
     check_static_files,
     path_list,
 )
-from ._handler import WSGIRequestHandler
 from ._log import ensure_handler, logger
-from ._reloader_env import RUN_MAIN_ENV, SERVER_FD_ENV
-from ._server import (
+from ._reload.protocol import RUN_MAIN_ENV, SERVER_FD_ENV
+from ._reload.watch.scope import ReloaderType
+from ._server.handler import WSGIRequestHandler
+from ._server.servers import (
     BaseWSGIServer,
     ForkingWSGIServer,
     ThreadedWSGIServer,
@@ -43,7 +45,6 @@ from ._tls import (
     make_ssl_devcert,
 )
 from ._types import WSGIApplication
-from ._watch import ReloaderType
 
 __all__ = [
     "BaseWSGIServer",
@@ -148,7 +149,7 @@ def run_simple(
         # The supervisor binds once and hands the socket to every restarted child, so the port
         # stays taken across restarts and a busy port fails before any child starts. It never
         # serves, so the app is wrapped (and the debugger PIN printed) in the children only.
-        from ._reloader import ReloaderOptions, pass_through, run_with_reloader
+        from ._reload.supervisor import ReloaderOptions, pass_through, run_with_reloader
 
         listener = _bind_or_exit(hostname, port)
         bound = _bound_address(hostname, listener, https=context is not None)
@@ -208,9 +209,9 @@ def run_simple(
             _record_for_errors_command(bound)
     try:
         if use_reloader:
-            from ._reloader import ReloaderOptions
-            from ._reloader_child import serve_with_reloader
-            from ._reloader_env import OPTIONS_ENV
+            from ._reload.child import serve_with_reloader
+            from ._reload.protocol import OPTIONS_ENV
+            from ._reload.supervisor import ReloaderOptions
 
             # The supervisor passes the options it was given (and what it learnt) to the child.
             options = ReloaderOptions.from_json(os.environ[OPTIONS_ENV])

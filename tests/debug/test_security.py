@@ -1137,7 +1137,7 @@ def test_a_pin_that_is_only_dashes_and_spaces_is_not_used(
     ],
 )
 def test_the_request_log_never_shows_the_debuggers_fields(target: str, logged: str) -> None:
-    from wsgidev._http_log import redact_target
+    from wsgidev._http.log import redact_target
 
     assert redact_target(target) == logged
 

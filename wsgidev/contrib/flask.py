@@ -16,7 +16,7 @@ import click
 from flask.cli import ScriptInfo, SeparatedPathType, pass_script_info
 from flask.helpers import get_debug_flag
 
-from wsgidev._reloader import served_by_the_child
+from wsgidev._reload.supervisor import served_by_the_child
 from wsgidev.cli import parse_static_export
 from wsgidev.serving import is_running_from_reloader, run_simple
 

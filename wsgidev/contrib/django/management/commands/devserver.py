@@ -15,7 +15,7 @@ from typing import Any
 from django.apps import apps
 from django.db import connections
 
-from wsgidev._reloader import served_by_the_child
+from wsgidev._reload.supervisor import served_by_the_child
 from wsgidev.serving import is_running_from_reloader, run_simple
 
 if apps.is_installed("django.contrib.staticfiles"):

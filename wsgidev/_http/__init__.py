@@ -1,0 +1,1 @@
+"""Bytes <-> values, no sockets: request heads, chunked framing, bodies, responses."""

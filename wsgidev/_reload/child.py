@@ -1,0 +1,452 @@
+"""The reloaded child: run the program again, serve, exit with RESTART_EXIT_CODE on a change.
+
+The supervisor starts ``python -c BOOTSTRAP``; ``main`` runs the user's script or module the
+way Python would. When the app fails to import, the error is caught here and served (a 500 for
+every request) under the same file watch, so saving the fix restarts the child again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import os
+import runpy
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Generator, Iterable
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
+
+from .._log import ensure_handler, logger
+from .._types import StartResponse, WSGIApplication, WSGIEnvironment
+from .protocol import (
+    CRASHED_ENV,
+    NOTIFY_ENV,
+    OPTIONS_ENV,
+    SERVER_FD_ENV,
+    STANDBY_ENV,
+    TARGET_ENV,
+)
+from .supervisor import (
+    BOOTSTRAP,
+    RESTART_EXIT_CODE,
+    RETIRING,
+    SERVING,
+    ReloaderOptions,
+    Target,
+    forget_bytecode,
+    interpreter_flags,
+)
+from .watch.scope import WatchScope, is_library_path, make_watcher, resolve_watcher_name
+
+if TYPE_CHECKING:
+    from .._server.servers import BaseWSGIServer
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCH_START_DELAY = 0.2
+# Set once run_simple serves: an exception escaping after that is a crash, not a startup error.
+_serving = threading.Event()
+# When this process began to import the program: a module saved after that (a save during the
+# restart, before the watch began) may not be what was imported.
+_started_at = [time.time()]
+
+
+def main() -> None:
+    """Entry point of ``python -c BOOTSTRAP``: run the program as its own ``__main__``."""
+    target = Target.from_json(os.environ[TARGET_ENV])
+    options = ReloaderOptions.from_json(os.environ[OPTIONS_ENV])
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, _interrupt)
+    sys.argv[:] = list(target.argv)
+    if sys.path and sys.path[0] == "":  # what -c put first; the program expects its own
+        sys.path[0] = target.path0
+    standby = os.environ.pop(STANDBY_ENV, None)
+    try:
+        if standby is not None and not _wait_for_turn(int(standby), options):
+            return
+    except KeyboardInterrupt:
+        return  # the spare is let go (Ctrl+C, the supervisor stopping): nothing to say
+    _started_at[0] = time.time()
+    crashed = os.environ.pop(CRASHED_ENV, None)
+    if crashed is not None:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_crash_report(crashed, options)
+        return
+    try:
+        if target.kind == "module":
+            runpy.run_module(target.target, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(target.target, run_name="__main__")
+    except KeyboardInterrupt:
+        return  # Ctrl+C (or the supervisor going away) while starting: a quiet stop
+    except Exception as exc:  # the boundary between the user's program and the reloader
+        if _serving.is_set():
+            raise
+        serve_startup_error(exc, options)
+
+
+def _wait_for_turn(go: int, options: ReloaderOptions) -> bool:
+    """As the supervisor's spare: import wsgidev now, then wait until told to run the program.
+
+    This takes the interpreter start and wsgidev's own imports out of the restart. Returns
+    False when the supervisor lets the spare go (end of file) or on Ctrl+C. A module imported
+    here whose file changed meanwhile (wsgidev itself in an editable install) makes the spare
+    start over in a fresh interpreter, so no stale code is ever run.
+    """
+    hangup = getattr(signal, "SIGHUP", None)
+    previous = signal.signal(hangup, signal.SIG_IGN) if hangup is not None else None
+    try:
+        import wsgidev.serving  # noqa: F401  (what every child imports first)
+
+        importlib.import_module(
+            f"wsgidev._reload.watch.{resolve_watcher_name(options.reloader_type)}"
+        )
+        loaded = _loaded_files()
+        answer = os.read(go, 1)
+    except KeyboardInterrupt:
+        return False
+    finally:
+        os.close(go)
+        if hangup is not None:
+            signal.signal(hangup, previous)
+    if answer != b"g":
+        return False
+    if _loaded_files() != loaded:
+        os.execv(sys.executable, [sys.executable, *interpreter_flags(), "-c", BOOTSTRAP])
+    return True
+
+
+def _loaded_files() -> dict[str, int]:
+    """Modification times of every loaded module's file."""
+    found: dict[str, int] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str):
+            with contextlib.suppress(OSError):
+                found[path] = os.stat(path).st_mtime_ns
+    return found
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM from the supervisor (or its death): stop like Ctrl+C, finishing requests.
+    raise KeyboardInterrupt
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the supervisor dies, so no orphan keeps serving."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() == 1:  # the supervisor died before prctl took effect
+        raise SystemExit(0)
+
+
+def serve_with_reloader(server: BaseWSGIServer, options: ReloaderOptions) -> None:
+    """Serve until a watched file changes (then exit with RESTART_EXIT_CODE) or Ctrl+C (return).
+
+    SIGHUP asks for a restart too. The watch starts in a thread while the server already
+    answers, so requests queued during the restart are not kept waiting for it.
+    """
+    _serving.set()
+    _tell_supervisor(SERVING)
+    restart = threading.Event()
+    stopping = threading.Event()
+    stop = threading.Event()
+
+    def request_restart() -> None:
+        if not restart.is_set():
+            restart.set()
+            # shutdown() waits for serve_forever to notice, so never call it from its thread.
+            threading.Thread(target=server.shutdown, name="wsgidev-restart", daemon=True).start()
+
+    def watch() -> None:
+        # Requests queued during the restart go first: the watch starts a moment later, and
+        # _saved_since_start catches what was saved meanwhile.
+        if stop.wait(WATCH_START_DELAY):
+            return
+        scope = WatchScope(options.watch_options())
+        watcher = make_watcher(resolve_watcher_name(options.reloader_type), scope)
+        try:
+            path = _saved_since_start(scope) or watcher.wait_for_change(stop)
+        finally:
+            watcher.close()
+        if path is not None:
+            logger.info(" * Detected change in '%s', reloading", path)
+            _forget_fresh_bytecode(scope, path)
+            request_restart()
+
+    def on_sighup(signum: int, frame: FrameType | None) -> None:
+        logger.info(" * Reloading on request")
+        request_restart()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        # The supervisor stopping (Ctrl+C, SIGTERM, its death): finish requests, then exit 0.
+        # Unlike a forwarded SIGINT this never counts as a second, impatient Ctrl+C.
+        stopping.set()
+        threading.Thread(target=server.shutdown, name="wsgidev-stop", daemon=True).start()
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, on_sighup)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    threading.Thread(target=watch, name="wsgidev-watch", daemon=True).start()
+    try:
+        server.serve_forever()
+    finally:
+        stop.set()
+        signal.signal(signal.SIGTERM, _interrupt)
+    if restart.is_set() and not stopping.is_set():
+        _tell_supervisor(RETIRING)
+    if restart.is_set() or stopping.is_set():
+        _finish_in_flight(server, restarting=restart.is_set() and not stopping.is_set())
+    if restart.is_set() and not stopping.is_set():
+        server.server_close()
+        sys.exit(RESTART_EXIT_CODE)
+
+
+# Seconds a retiring child keeps serving connections whose first request is still arriving.
+RESTART_ARRIVAL_TIMEOUT = 3.0
+
+
+def _forget_fresh_bytecode(scope: WatchScope, changed: str) -> None:
+    """Drop the ``.pyc`` of every module saved in the last seconds (a burst saves several)."""
+    recent = time.time() - 2.0  # bytecode caches compare whole-second mtimes
+    forget_bytecode(changed)
+    for path in scope.module_files:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_mtime > recent:
+                forget_bytecode(path)
+
+
+def _saved_since_start(scope: WatchScope) -> str | None:
+    """A watched file modified after this process started importing, if any."""
+    now = time.time()
+    for path in sorted(scope.initial_files()):
+        with contextlib.suppress(OSError):
+            # A time in the future is a skewed clock, not a save: never a reason to restart.
+            if _started_at[0] < os.stat(path).st_mtime <= now:
+                return path
+    return None
+
+
+def _tell_supervisor(event: bytes) -> None:
+    notify = os.environ.get(NOTIFY_ENV, "")
+    if notify.isdigit():
+        with contextlib.suppress(OSError):
+            os.write(int(notify), event)
+
+
+def _finish_in_flight(server: BaseWSGIServer, restarting: bool) -> None:
+    """Let requests already accepted finish (bounded) before this process exits.
+
+    ``shutdown()`` only stops the loop; the server's own graceful stop (what Ctrl+C does) also
+    waits for busy requests. New connections meanwhile wait in the backlog for the next child.
+    On a restart nobody waits for this process, so a client it accepted whose request is slow to
+    arrive (a TLS handshake while the next child starts and takes the CPU) is given longer.
+    """
+    if restarting:
+        server.stop_gracefully(arrival_timeout=RESTART_ARRIVAL_TIMEOUT)
+    else:
+        server.stop_gracefully()
+
+
+def serve_startup_error(exc: Exception, options: ReloaderOptions) -> None:
+    """Show ``exc`` once in the terminal, then answer every request with it until a change."""
+    ensure_handler()
+    exc.with_traceback(
+        _without_bootstrap(exc.__traceback__, keep_one=not isinstance(exc, SyntaxError))
+    )
+    text = "".join(traceback.format_exception(exc)).rstrip()
+    logger.error(" * The application failed to start; fix it and save to reload.\n%s", text)
+    # The program's module left sys.modules with the failure: name its files explicitly.
+    _serve_error(startup_error_app(exc, text, options), options, _files_of(exc))
+
+
+def serve_crash_report(how: str, options: ReloaderOptions) -> None:
+    """After the last child died (``how``: "exited with status 7"), answer 500s saying so.
+
+    The program is not run again (it would only crash again in a loop): this process serves
+    the explanation under the usual watch, and a change, SIGHUP or Enter restarts the program.
+    """
+    ensure_handler()
+    body = (
+        f"Internal Server Error\n\nThe server process {how}, so the application is not"
+        " running.\nSave a file of the project to restart it, or ask for a restart by hand:"
+        f" press Enter in the server's terminal or send SIGHUP (kill -HUP {os.getppid()}).\n"
+    ).encode("utf-8", "replace")
+    target = Target.from_json(os.environ[TARGET_ENV])
+    files = [target.target] if target.kind == "path" else []
+    _serve_error(_plain_500(body), options, files)
+
+
+def _serve_error(app: WSGIApplication, options: ReloaderOptions, files: list[str]) -> None:
+    """Serve ``app`` on the inherited socket until a change; ``files`` are watched too."""
+    target = Target.from_json(os.environ[TARGET_ENV])
+    here = os.getcwd() if target.kind == "module" else os.path.dirname(target.target)
+    options = dataclasses.replace(
+        options,
+        extra_files=options.extra_files + tuple(files),
+        project_dirs=(*options.project_dirs, here),
+    )
+    if options.ssl == "unavailable":
+        logger.error(
+            " * Cannot show this error over TLS: an ssl.SSLContext object cannot be passed to a"
+            " restarted process (pass (cert, key) or 'adhoc' instead)"
+        )
+        raise SystemExit(1)
+    from .._server.servers import (
+        make_server,  # only now: a healthy child imports it through serving
+    )
+
+    server = make_server(
+        options.hostname,
+        options.port,
+        app,
+        threaded=options.threaded,
+        ssl_context=options.ssl,
+        fd=int(os.environ[SERVER_FD_ENV]),
+    )
+    try:
+        serve_with_reloader(server, options)
+    finally:
+        server.server_close()
+
+
+def startup_error_app(exc: BaseException, text: str, options: ReloaderOptions) -> WSGIApplication:
+    """A 500 for every request: the debugger page of ``exc``, or ``text`` as plain text."""
+    tb = exc.__traceback__
+
+    def raise_it(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # Raised once the body is iterated, from C code (map calling a finished generator's
+        # throw()), so no frame of this module comes before the user's in the traceback.
+        return map(_finished().throw, [exc.with_traceback(tb)])
+
+    if options.use_debugger:
+        from ..debug import DebuggedApplication
+
+        debugger = DebuggedApplication(raise_it, evalex=options.use_evalex, mcp=True)
+        debugger.mark_logged(exc)  # serve_startup_error printed it: requests log one line
+        debugger.startup_error = text  # what MCP's server_status reports
+        if options.live_reload:
+            # Open pages show this error by themselves, and come back once it is fixed.
+            from ..debug.security import prepare_for_serving
+            from ..serving import wrap_live_reload
+
+            prepare_for_serving(debugger, options.hostname)
+            return wrap_live_reload(debugger, raise_it, None)
+        return debugger
+
+    body = (
+        "Internal Server Error\n\nThe application failed to start. Fix the error and save the "
+        f"file: the server reloads by itself.\n\n{text}\n"
+    ).encode("utf-8", "replace")
+    return _plain_500(body)
+
+
+def _finished() -> Generator[bytes, None, None]:
+    """A generator that already ran: its throw() raises what it is given and adds no frame."""
+
+    def nothing() -> Generator[bytes, None, None]:
+        yield from ()
+
+    generator = nothing()
+    generator.close()
+    return generator
+
+
+def _plain_500(body: bytes) -> WSGIApplication:
+    """An app answering every request with ``body`` as a plain-text 500."""
+
+    def show_it(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response(
+            "500 INTERNAL SERVER ERROR",
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [body]
+
+    return show_it
+
+
+def _without_bootstrap(tb: TracebackType | None, keep_one: bool = True) -> TracebackType | None:
+    """Drop the leading frames that only led into the user's code: runpy, a console-script
+    launcher and wsgidev's own (the CLI loading the app, this module), so the traceback starts
+    where Python would start it for the user's module. One frame is kept if ``keep_one``; a
+    SyntaxError needs none, its own lines name the file."""
+    while (
+        tb is not None
+        and (tb.tb_next is not None or not keep_one)
+        and _is_bootstrap(tb.tb_frame.f_code.co_filename)
+    ):
+        tb = tb.tb_next
+    if not keep_one:
+        # A SyntaxError reached through a framework's loader (``flask dev``): frames of
+        # installed packages that only lead to the broken file say nothing either.
+        rest = tb
+        while rest is not None and _is_loader(rest.tb_frame.f_code.co_filename):
+            rest = rest.tb_next
+        if rest is None:
+            return None
+    return tb
+
+
+def _is_loader(filename: str) -> bool:
+    return _is_bootstrap(filename) or (
+        not filename.startswith("<") and is_library_path(os.path.realpath(filename))
+    )
+
+
+def _is_bootstrap(filename: str) -> bool:
+    if filename.startswith(("<frozen runpy", "<frozen importlib")):
+        return True
+    if filename.startswith("<"):
+        return False
+    path = os.path.realpath(filename)
+    return (
+        path == os.path.realpath(runpy.__file__)
+        or path.startswith(_BOOTSTRAP_ROOTS)
+        or (path in _launchers())
+    )
+
+
+# wsgidev's package directory and the interpreter's script directories (bin/, Scripts/).
+_BOOTSTRAP_ROOTS = tuple(
+    os.path.join(os.path.realpath(d), "")
+    for d in {
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        *(
+            os.path.join(prefix, folder)
+            for prefix in {sys.prefix, sys.exec_prefix, sys.base_prefix}
+            for folder in ("bin", "Scripts")
+        ),
+    }
+)
+
+
+def _launchers() -> set[str]:
+    """The program as started (``sys.argv[0]``): a console script anywhere on PATH."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return {os.path.realpath(argv0)} if argv0 and os.path.isfile(argv0) else set()
+
+
+def _files_of(exc: BaseException) -> list[str]:
+    """The user's files an import error went through; the failing module left sys.modules."""
+    files: list[str] = []
+    if isinstance(exc, SyntaxError) and exc.filename:
+        files.append(exc.filename)
+    files.extend(frame.filename for frame in traceback.extract_tb(exc.__traceback__))
+    found = []
+    for name in files:
+        path = os.path.abspath(name)
+        if os.path.isfile(path) and not is_library_path(path) and path not in found:
+            found.append(path)
+    return found
