@@ -149,7 +149,8 @@ def run_simple(
         # The supervisor binds once and hands the socket to every restarted child, so the port
         # stays taken across restarts and a busy port fails before any child starts. It never
         # serves, so the app is wrapped (and the debugger PIN printed) in the children only.
-        from ._reload.supervisor import ReloaderOptions, pass_through, run_with_reloader
+        from ._reload.protocol import ReloaderOptions
+        from ._reload.supervisor import pass_through, run_with_reloader
 
         listener = _bind_or_exit(hostname, port)
         bound = _bound_address(hostname, listener, https=context is not None)
@@ -210,8 +211,7 @@ def run_simple(
     try:
         if use_reloader:
             from ._reload.child import serve_with_reloader
-            from ._reload.protocol import OPTIONS_ENV
-            from ._reload.supervisor import ReloaderOptions
+            from ._reload.protocol import OPTIONS_ENV, ReloaderOptions
 
             # The supervisor passes the options it was given (and what it learnt) to the child.
             options = ReloaderOptions.from_json(os.environ[OPTIONS_ENV])

@@ -9,8 +9,6 @@ the socket's backlog. Watching and serving happen in the child (child).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import json
 import os
 import select
 import signal
@@ -19,41 +17,42 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from types import FrameType
-from typing import Any, Literal
+from typing import Any
 
 from .._log import logger
+from .process import describe_exit, forget_bytecode, interpreter_flags
 from .protocol import (
+    BOOTSTRAP,
     CRASHED_ENV,
     NOTIFY_ENV,
     OPTIONS_ENV,
+    RESTART_EXIT_CODE,
+    RETIRING,
     RUN_MAIN_ENV,
     SERVER_FD_ENV,
+    SERVING,
     STANDBY_ENV,
     TARGET_ENV,
+    ReloaderOptions,
+    Target,
 )
+from .terminal import start_terminal_reader
 from .watch.scope import (
     RELOADER_TYPE_ENV,
-    ReloaderType,
     WatcherName,
-    WatchOptions,
     WatchScope,
     make_watcher,
     resolve_watcher_name,
 )
 
-RESTART_EXIT_CODE = 3
-# Ctrl+C reaches every child, a spare one too, at any point of its start (still importing
-# wsgidev, say): it stops quietly, with no traceback.
-BOOTSTRAP = (
-    "try:\n"
-    "    from wsgidev._reload.child import main\n"
-    "    main()\n"
-    "except KeyboardInterrupt:\n"
-    "    raise SystemExit(0) from None\n"
-)
+# One byte per event on the supervisor's wake-up pipe.
+_CHILD_EXITED = b"C"
+_RELOAD = b"R"
+_INTERRUPT = b"I"
+_TERMINATE = b"T"
 
 # After Ctrl+C the child finishes its in-flight requests (the server allows 5 s); past this it
 # is killed. A second Ctrl+C kills it at once.
@@ -62,107 +61,6 @@ GRACE_SECONDS = 7.0
 # new child serves, or this long after a restart, so it never competes with the child that is
 # starting for the CPU.
 STANDBY_DELAY_SECONDS = 1.5
-# An unanswered line waiting on the terminal this long is ours (nobody else, e.g. pdb, read it).
-STDIN_CLAIM_SECONDS = 0.3
-
-# One byte per event on the supervisor's wake-up pipe.
-_CHILD_EXITED = b"C"
-_RELOAD = b"R"
-_INTERRUPT = b"I"
-_TERMINATE = b"T"
-RETIRING = b"X"  # written by a child that stopped accepting to restart: start the next one now
-SERVING = b"S"  # written by a child that imported the app and serves: time to warm a spare
-
-SslSpec = Literal["adhoc", "unavailable"] | tuple[str, str] | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReloaderOptions:
-    """run_simple's reloader arguments, plus what a child needs to serve a startup error.
-
-    A child whose app fails to import never reaches run_simple, so it reads these from the
-    environment to build an error server with the same address, TLS and debugger settings.
-    """
-
-    extra_files: tuple[str, ...] = ()
-    exclude_patterns: tuple[str, ...] = ()
-    interval: float = 1.0
-    reloader_type: ReloaderType = "auto"
-    hostname: str = "127.0.0.1"
-    port: int = 0
-    use_debugger: bool = False
-    use_evalex: bool = True
-    live_reload: bool = False
-    threaded: bool = False
-    ssl: SslSpec = None
-    # Scanned for new .py files besides the program's directory and the loaded packages.
-    project_dirs: tuple[str, ...] = ()
-
-    @staticmethod
-    def ssl_spec(ssl_context: object) -> SslSpec:
-        """How a child can rebuild ``ssl_context``: only "adhoc" and (cert, key) survive a restart."""
-        if ssl_context is None:
-            return None
-        if ssl_context == "adhoc":
-            return "adhoc"
-        if isinstance(ssl_context, tuple) and len(ssl_context) == 2:
-            return (str(ssl_context[0]), str(ssl_context[1]))
-        return "unavailable"
-
-    def watch_options(self) -> WatchOptions:
-        return WatchOptions(
-            extra_files=self.extra_files,
-            exclude_patterns=self.exclude_patterns,
-            interval=self.interval,
-            project_dirs=self.project_dirs,
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> ReloaderOptions:
-        data: dict[str, Any] = json.loads(text)
-        for key in ("extra_files", "exclude_patterns", "ssl", "project_dirs"):
-            if isinstance(data.get(key), list):
-                data[key] = tuple(data[key])
-        return cls(**data)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """How this program was started, so a child can run it again the same way."""
-
-    kind: Literal["path", "module"]
-    target: str  # a script path, or a module name for ``python -m``
-    argv: tuple[str, ...]
-    path0: str  # what Python put first on sys.path
-
-    @classmethod
-    def of_this_process(cls) -> Target:
-        main = sys.modules.get("__main__")
-        spec = getattr(main, "__spec__", None)
-        argv = tuple(sys.argv)
-        if spec is not None and spec.name and spec.name != "__main__":
-            name = spec.name.removesuffix(".__main__")
-            return cls("module", name, argv, os.getcwd())
-        path = getattr(main, "__file__", None)
-        if not isinstance(path, str) or not os.path.exists(path):
-            raise RuntimeError(
-                "use_reloader needs a program it can start again: run a script "
-                "(python app.py) or a module (python -m app), not an interactive session"
-            )
-        path = os.path.abspath(path)
-        return cls("path", path, argv, os.path.dirname(os.path.realpath(path)))
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Target:
-        data: dict[str, Any] = json.loads(text)
-        data["argv"] = tuple(data["argv"])
-        return cls(**data)
 
 
 def run_with_reloader(listener: socket.socket, options: ReloaderOptions) -> None:
@@ -172,38 +70,6 @@ def run_with_reloader(listener: socket.socket, options: ReloaderOptions) -> None
     """
     watcher = resolve_watcher_name(options.reloader_type)
     Supervisor(listener, options, watcher, Target.of_this_process()).run()
-
-
-def interpreter_flags() -> list[str]:
-    # The private helper multiprocessing uses too: -W, -X, -O, -B ... as this process got them.
-    helper: Callable[[], list[str]] | None = getattr(
-        subprocess, "_args_from_interpreter_flags", None
-    )
-    return helper() if helper is not None else []
-
-
-def forget_bytecode(path: str) -> None:
-    """Delete the cached bytecode of a changed ``.py`` file before the restart imports it.
-
-    A ``.pyc`` is trusted when the source's size and whole-second mtime match: a same-size edit
-    saved within the second the cache was written would otherwise bring back the old code.
-    """
-    if not path.endswith(".py"):
-        return
-    for level in ("", 1, 2):
-        with contextlib.suppress(OSError, ValueError, NotImplementedError):
-            os.unlink(importlib.util.cache_from_source(path, optimization=level))
-
-
-def describe_exit(returncode: int) -> str:
-    """``exited with status 1`` or ``was killed by signal 9 (SIGKILL)``."""
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = "unknown"
-        return f"was killed by signal {-returncode} ({name})"
-    return f"exited with status {returncode}"
 
 
 class Supervisor:
@@ -258,7 +124,7 @@ class Supervisor:
         previous_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         self.listener.set_inheritable(True)
         stop_stdin = threading.Event()
-        self._start_stdin_reader(stop_stdin)
+        start_terminal_reader(lambda: self._wake(_RELOAD), stop_stdin)
         try:
             self._spawn()
             while True:
@@ -518,45 +384,6 @@ class Supervisor:
             self._waiting = None
 
     # -- Enter on the terminal ---------------------------------------------------------------
-    def _start_stdin_reader(self, stop: threading.Event) -> None:
-        stdin = sys.stdin
-        try:
-            fd = stdin.fileno() if stdin is not None else -1
-        except (OSError, ValueError):
-            fd = -1
-        if fd < 0 or not os.isatty(fd):
-            return
-        threading.Thread(
-            target=self._read_stdin, args=(fd, stop), name="wsgidev-stdin", daemon=True
-        ).start()
-
-    def _read_stdin(self, fd: int, stop: threading.Event) -> None:
-        """An empty line typed in the terminal asks for a reload.
-
-        The child shares the terminal (``breakpoint()`` in a view reads it), so a line is only
-        taken when nobody else read it within STDIN_CLAIM_SECONDS, and only while this process
-        group is in the foreground (reading from the background would stop us with SIGTTIN).
-        """
-        while not stop.is_set():
-            ready, _, _ = select.select([fd], [], [])
-            if not ready or stop.wait(STDIN_CLAIM_SECONDS):
-                continue
-            try:
-                foreground = os.tcgetpgrp(fd)
-            except OSError:  # not our controlling terminal: reading it cannot stop us
-                foreground = os.getpgrp()
-            if foreground != os.getpgrp():
-                stop.wait(1.0)
-                continue
-            try:
-                still, _, _ = select.select([fd], [], [], 0)
-                line = os.read(fd, 4096) if still else None
-            except OSError:
-                return
-            if line == b"":
-                return  # the terminal went away
-            if line is not None and not line.strip():
-                self._wake(_RELOAD)
 
 
 def pass_through(values: Iterable[str] | None) -> tuple[str, ...]:
