@@ -53,6 +53,31 @@ class BodyFile:
             yield line
 
 
+class EmptyBody(BodyFile):
+    """``wsgi.input`` of a request without a body (most of them): no socket, no decoder."""
+
+    __slots__ = ("response_started",)
+
+    complete = True
+    awaiting_continue = False
+    bytes_read = 0
+
+    def __init__(self) -> None:
+        self.response_started = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        """Does nothing: there is nothing to release."""
+
+    def drain(self, limit: int, timeout: float) -> bool:
+        return True
+
+
 class RequestBody(BodyFile):
     """File-like request body: ``read``, ``readline``, ``readlines`` and iteration.
 
@@ -88,7 +113,7 @@ class RequestBody(BodyFile):
         self._timeout = timeout
         self._chunked = chunked
         self._left = 0 if chunked else (length or 0)
-        self._decoder = ChunkDecoder()
+        self._decoder = ChunkDecoder() if chunked else None
         self._done = not chunked and self._left == 0
         self._continue = expect_continue and not self._done
         self._pending = b""
@@ -207,6 +232,7 @@ class RequestBody(BodyFile):
 
     def _read_chunked(self, size: int) -> bytes:
         decoder = self._decoder
+        assert decoder is not None  # a chunked body has one
         buffer = self._buffer
         while not decoder.in_data:
             if decoder.done:

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._events import EventStream
-from .._http.body import RequestBody
+from .._http.body import EmptyBody, RequestBody
 from .._http.head import ClientDisconnected, HTTPError, RequestHead
 from .._http.io import send_all, send_file
 from .._http.log import colourise, format_duration, log_timestamp, redact_target
@@ -72,9 +72,11 @@ class WSGIRequestHandler:
         self.headers = head.headers
         self.environ: WSGIEnvironment | None = None
         self.close_connection = not head.keep_alive
-        self.body: RequestBody | SpooledBody
+        self.body: RequestBody | SpooledBody | EmptyBody
         if connection.received is not None:  # the loop received the whole body already
             self.body, connection.received = connection.received, None
+        elif not (head.content_length or head.chunked):
+            self.body = EmptyBody()
         else:
             self.body = RequestBody(
                 connection.sock,
@@ -219,8 +221,12 @@ class WSGIRequestHandler:
         self._app_chunks = None
         if self.command != "HEAD" and self.status_code >= 200:
             for name, value in headers:
-                if str(name).lower() == "transfer-encoding" and str(value).strip().lower() == (
-                    "chunked"
+                # len() first: this runs for every header of every response.
+                if (
+                    isinstance(name, str)
+                    and len(name) == 17
+                    and name.lower() == "transfer-encoding"
+                    and str(value).strip().lower() == "chunked"
                 ):
                     self._app_chunks = ChunkedDecoder()
         return self.write

@@ -128,8 +128,10 @@ class ConnectionLoop:
 
     def wake(self) -> None:
         """Make the loop's poll return (any thread, or a signal handler)."""
-        with contextlib.suppress(OSError):
+        try:
             self._wake_w.send(b"\0")
+        except OSError:  # full (the loop is awake anyway) or closed (the server closed)
+            return  # (not contextlib.suppress: this runs once per threaded request)
 
     def request_stop(self) -> None:
         """Make ``run`` return after the events at hand (any thread, or a signal handler)."""

@@ -132,12 +132,12 @@ class ThreadRunner:
         self._max = max_threads
         self._queue: SimpleQueue[tuple[Connection, RequestHead] | None] = SimpleQueue()
         self._threads = 0
-        self._active = 0
+        self._active = 0  # requests submitted and not finished; both counts under _lock
         self._warned = False
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
 
     def submit(self, conn: Connection, head: RequestHead) -> None:
-        with self._cond:
+        with self._lock:
             self._active += 1
             spawn = self._active > self._threads and self._threads < self._max
             if spawn:
@@ -160,6 +160,7 @@ class ThreadRunner:
     def _work(self) -> None:
         loop = self._loop
         get = self._queue.get
+        lock = self._lock
         try:
             while (item := get()) is not None:
                 conn, head = item
@@ -170,22 +171,19 @@ class ThreadRunner:
                     finally:
                         loop.finish(conn, outcome)
                 finally:
-                    with self._cond:
+                    with lock:
                         self._active -= 1
-                        if self._active == 0:
-                            self._cond.notify_all()
         finally:
-            with self._cond:
+            with lock:
                 self._threads -= 1
 
     def wait_idle(self, timeout: float) -> bool:
+        """Poll (a stop is rare; requests never pay for a notification)."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._active:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
+        while self._active:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
         return True
 
     def stop(self) -> None:
