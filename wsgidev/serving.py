@@ -34,6 +34,7 @@ from ._server.handler import WSGIRequestHandler
 from ._server.servers import (
     BaseWSGIServer,
     ForkingWSGIServer,
+    ServerSettings,
     ThreadedWSGIServer,
     bind_socket,
     make_server,
@@ -50,6 +51,7 @@ __all__ = [
     "BaseWSGIServer",
     "ForkingWSGIServer",
     "ReloaderType",
+    "ServerSettings",
     "ThreadedWSGIServer",
     "WSGIRequestHandler",
     "generate_adhoc_ssl_context",

@@ -107,6 +107,87 @@ def test_a_slow_upload_does_not_block_other_clients(mode: str, options: dict[str
         assert slow.reply().body == b"1234567890"
 
 
+# A worker that has just answered on a kept-alive connection waits a moment for the client's
+# next request (KEEP_ALIVE_WINDOW) and serves it without the loop; these are the limits of that.
+
+
+@pytest.mark.parametrize("body", [b"123", b""], ids=["partial-body", "head-only"])
+def test_an_upload_right_after_a_response_is_received_by_the_loop_not_a_worker(
+    body: bytes,
+) -> None:
+    with (
+        running(echo_app, "threaded", max_threads=1) as server,
+        Client.connect(server) as uploader,
+        Client.connect(server, timeout=2) as other,
+    ):
+        assert uploader.get("/?none").status == 200
+        # At once, as a browser would: the head of an upload, then a stall.
+        uploader.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n" + body)
+        for _ in range(3):  # the only thread stays free for everyone else
+            started = time.monotonic()
+            assert other.get("/?none").status == 200
+            assert time.monotonic() - started < 1.0
+        uploader.send(b"1234567890"[len(body) :])
+        assert uploader.reply().body == b"1234567890"
+        assert uploader.get("/?none").status == 200
+
+
+def test_a_bad_or_partial_head_right_after_a_response_is_handled_by_the_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with running(hello, "threaded", max_threads=1) as server:
+        with Client.connect(server) as client:
+            assert client.get("/").status == 200
+            client.send(b"GET /next HT")  # the rest comes later than any short wait
+            time.sleep(0.05)
+            client.send(b"TP/1.1\r\nHost: x\r\n\r\n")
+            assert client.reply().status == 200
+        with Client.connect(server) as client:
+            assert client.get("/").status == 200
+            client.send(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n")
+            assert client.reply().status == 400
+            assert client.is_closed()
+    assert any(
+        "400" in r.getMessage() and "malformed header line" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_a_request_that_arrived_during_the_last_one_is_served_by_the_same_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wsgidev._server.loop import ConnectionLoop
+
+    dispatched: list[str] = []
+    original = ConnectionLoop.dispatch
+
+    def counting(self: ConnectionLoop, conn: Any, head: Any) -> None:
+        dispatched.append(head.path)
+        original(self, conn, head)
+
+    monkeypatch.setattr(ConnectionLoop, "dispatch", counting)
+    second_sent = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/first":
+            assert second_sent.wait(5)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with running(app, "threaded") as server, Client.connect(server) as client:
+        client.send(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while not dispatched and time.monotonic() < deadline:
+            time.sleep(0.001)  # until the loop has read /first (alone) and handed it over
+        client.send(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+        second_sent.set()
+        assert client.reply().status == 200
+        assert client.reply().status == 200
+        assert client.get("/third").status == 200
+    assert dispatched[:1] == ["/first"]
+    assert "/second" not in dispatched  # read and served by the worker that answered /first
+
+
 @pytest.mark.parametrize(
     ("head", "sent"),
     [

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import os
 import re
+import select
 import signal
 import socket
 import ssl
@@ -300,7 +301,7 @@ def test_shutdown_returns_within_100_ms(mode: str) -> None:
     with running(hello, mode) as server:
         with Client.connect(server) as client:
             client.get("/")  # an idle keep-alive connection is open
-            time.sleep(0.1)
+            assert server.wait_idle(1)
             started = time.monotonic()
             server.shutdown()
             elapsed = time.monotonic() - started
@@ -328,6 +329,7 @@ SERVE_SCRIPT = textwrap.dedent(
     import sys, time
     from wsgidev._server.servers import ServerSettings, make_server
     def app(environ, start_response):
+        print(" * app called", flush=True)
         time.sleep(float(environ["QUERY_STRING"] or 0))
         start_response("200 OK", [("Content-Length", "4")])
         return [b"done"]
@@ -356,6 +358,23 @@ def start_script(mode: str, graceful_timeout: float = 3.0) -> tuple[subprocess.P
     return proc, int(line.rsplit(":", 1)[1])
 
 
+def wait_for_output(proc: subprocess.Popen[str], text: str, timeout: float = 10) -> None:
+    """Read the script's output until it holds ``text`` (the app was called, the server saw
+    the Ctrl+C): a positive signal instead of a pause. What is read here is consumed."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"the server never printed {text!r}; it printed {seen!r}")
+        block = os.read(fd, 4096)
+        if not block:
+            raise AssertionError(f"the server exited without printing {text!r}: {seen!r}")
+        seen += block
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["base", "threaded", "forking"])
 def test_ctrl_c_lets_the_request_in_flight_finish_and_exits_0(mode: str) -> None:
@@ -363,7 +382,7 @@ def test_ctrl_c_lets_the_request_in_flight_finish_and_exits_0(mode: str) -> None
     try:
         with Client.connect(("127.0.0.1", port)) as client:
             client.send(b"GET /?1.0 HTTP/1.1\r\nHost: x\r\n\r\n")
-            time.sleep(0.3)
+            wait_for_output(proc, "app called")
             proc.send_signal(signal.SIGINT)
             reply = client.reply()
             assert (reply.status, reply.body) == (200, b"done")
@@ -387,11 +406,21 @@ def test_after_ctrl_c_new_connections_are_refused_while_requests_finish(mode: st
     try:
         with Client.connect(("127.0.0.1", port)) as client:
             client.send(b"GET /?1.5 HTTP/1.1\r\nHost: x\r\n\r\n")
-            time.sleep(0.3)
+            wait_for_output(proc, "app called")
             proc.send_signal(signal.SIGINT)
-            time.sleep(0.3)
-            with pytest.raises(ConnectionRefusedError):
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            wait_for_output(proc, "Stopping")
+            # The listener closes as the loop stops: soon after the message, long before the
+            # request in flight ends (1.5 s).
+            deadline = time.monotonic() + 1.0
+            refused = False
+            while not refused and time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    time.sleep(0.01)
+                except (ConnectionRefusedError, ConnectionResetError):
+                    # Reset: connected just as the listener closed, which drops the backlog.
+                    refused = True
+            assert refused, "still accepting connections 1 s after Ctrl+C"
             assert client.reply().body == b"done"  # the request in flight still finishes
         assert proc.wait(5) == 0
     finally:
@@ -406,9 +435,9 @@ def test_a_second_ctrl_c_exits_at_once(mode: str) -> None:
     try:
         with Client.connect(("127.0.0.1", port)) as client:
             client.send(b"GET /?60 HTTP/1.1\r\nHost: x\r\n\r\n")
-            time.sleep(0.3)
+            wait_for_output(proc, "app called")
             proc.send_signal(signal.SIGINT)
-            time.sleep(0.3)
+            wait_for_output(proc, "Stopping")
             started = time.monotonic()
             proc.send_signal(signal.SIGINT)
             assert proc.wait(5) == 0
@@ -446,7 +475,7 @@ def test_a_request_stuck_past_the_grace_period_does_not_keep_the_server_alive(mo
     try:
         with Client.connect(("127.0.0.1", port)) as client:
             client.send(b"GET /?60 HTTP/1.1\r\nHost: x\r\n\r\n")
-            time.sleep(0.3)
+            wait_for_output(proc, "app called")
             started = time.monotonic()
             proc.send_signal(signal.SIGINT)
             assert proc.wait(5) == 0

@@ -9,7 +9,7 @@ import re
 import stat
 import time
 from collections.abc import Iterator
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, NamedTuple
 
 from markupsafe import escape
 
@@ -88,6 +88,74 @@ def check_header(name: object, value: object) -> None:
     # A CR or LF from the app would let it (or its user input) inject headers or a second response.
     if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
         raise ValueError(f"invalid response header {name!r}: {value!r}")
+
+
+# RFC 9110 8.6, 15.3.5: 1xx and 204 never have a body nor its framing; 304 has no body.
+NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class ResponseHead(NamedTuple):
+    lines: list[str]  # the status line and header lines, each with its CRLF
+    length: int | None  # the app's Content-Length
+    close: bool  # the app said Connection: close
+
+
+def response_head(
+    status: str, code: int, headers: list[tuple[str, str]], server: str
+) -> ResponseHead:
+    """The head lines of the app's response, the Content-Length it set and whether it asked
+    to close; a Server (``server``) and a Date header are added unless the app set them.
+
+    Framing is the server's (PEP 3333 forbids hop-by-hop headers): a transfer coding other
+    than chunked, Transfer-Encoding with Content-Length, or differing Content-Lengths are a
+    ValueError naming the header, which becomes a 500 since nothing was sent yet.
+    """
+    lines = ["HTTP/1.1 ", status, "\r\n"]
+    has_date = has_server = close = False
+    length: int | None = None
+    app_coding: str | None = None
+    # A length copied from the app for a bodiless status could only mislead.
+    bodiless = code < 200 or code in NO_BODY_STATUSES
+    for name, value in headers:
+        check_header(name, value)
+        lower = name.lower()
+        if bodiless and lower in ("content-length", "transfer-encoding"):
+            continue
+        if lower == "content-length":
+            value_length = parse_length(value)
+            if length is not None:
+                if value_length != length:
+                    raise ValueError(
+                        f"the app set two different Content-Length headers: {length} "
+                        f"and {value_length}"
+                    )
+                continue
+            length = value_length
+        elif lower == "connection":
+            close = close or "close" in value.lower()
+            continue  # hop-by-hop: the server decides
+        elif lower == "transfer-encoding":
+            if value.strip().lower() != "chunked" or app_coding is not None:
+                raise ValueError(
+                    f"the app set Transfer-Encoding: {value}; the server frames responses "
+                    "itself (only a body the app chunk-encoded can be re-framed)"
+                )
+            app_coding = value
+            continue  # decoded as the app writes it, and framed again by the server
+        elif lower == "date":
+            has_date = True
+        elif lower == "server":
+            has_server = True
+        lines += (name, ": ", value, "\r\n")
+    if not has_server:
+        lines += ("Server: ", server, "\r\n")
+    if not has_date:
+        lines.append(http_date_header())
+    if app_coding is not None and length is not None:
+        raise ValueError(
+            "the app set both Transfer-Encoding and Content-Length; a response has one framing"
+        )
+    return ResponseHead(lines, length, close)
 
 
 def parse_length(value: str) -> int:

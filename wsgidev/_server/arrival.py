@@ -142,6 +142,11 @@ class Arrivals:
                 return
             conn.deadline = time.monotonic() + settings.request_head_timeout
         buffer += data
+        self.take_head(conn)
+
+    def take_head(self, conn: Connection) -> None:
+        """Act on what is buffered: a complete head is dispatched (or its body awaited), a
+        partial one waits for more bytes, a bad one is refused."""
         try:
             head = next_head(conn)
         except HTTPError as error:

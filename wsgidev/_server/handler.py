@@ -21,13 +21,12 @@ from .._http.head import ClientDisconnected, HTTPError, RequestHead
 from .._http.io import send_all, send_file
 from .._http.log import colourise, format_duration, log_timestamp, redact_target
 from .._http.response import (
+    NO_BODY_STATUSES,
     ChunkedDecoder,
     FileWrapper,
-    check_header,
     encode_head,
     error_page,
-    http_date_header,
-    parse_length,
+    response_head,
 )
 from .._http.spool import SpooledBody
 from .._log import logger
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 # How much unread request body is read and dropped to keep a connection; past it we close.
 DRAIN_LIMIT = 256 * 1024
-_NO_BODY_STATUSES = frozenset({204, 304})
 INTERNAL_ERROR_DETAIL = (
     "The application raised an exception before it started its response. "
     "The traceback is in the server's log."
@@ -348,10 +346,12 @@ class WSGIRequestHandler:
         if status is None:
             raise AssertionError("the application did not call start_response()")
         code = self.status_code
-        if code < 200 or code in _NO_BODY_STATUSES:
+        if code < 200 or code in NO_BODY_STATUSES:
             self._no_body = True
         self._chunked = False  # a failed earlier attempt (then a 500 page) must not leak framing
-        parts, length = self._head_lines(status)
+        parts, length, app_close = response_head(status, code, self._headers, self.version_string())
+        if app_close:
+            self.close_connection = True
         body = self.body
         body.response_started = True
         if not body.complete and (body.awaiting_continue or not self._body_drainable()):
@@ -380,63 +380,6 @@ class WSGIRequestHandler:
         else:
             self._send(head + first, len(head), size)
         self.bytes_sent = size
-
-    def _head_lines(self, status: str) -> tuple[list[str], int | None]:
-        """The status line and header lines, and the app's Content-Length.
-
-        Framing is the server's (PEP 3333 forbids hop-by-hop headers): a transfer coding other
-        than chunked, Transfer-Encoding with Content-Length, or differing Content-Lengths are a
-        ValueError naming the header, which becomes a 500 since nothing was sent yet.
-        """
-        parts = ["HTTP/1.1 ", status, "\r\n"]
-        has_date = has_server = False
-        length: int | None = None
-        app_coding: str | None = None
-        code = self.status_code
-        # RFC 9110 8.6, 15.3.5: 1xx and 204 never have a body nor its framing; 304 has no body,
-        # and a length copied from the app could only mislead.
-        bodiless = code < 200 or code in _NO_BODY_STATUSES
-        for name, value in self._headers:
-            check_header(name, value)
-            lower = name.lower()
-            if bodiless and lower in ("content-length", "transfer-encoding"):
-                continue
-            if lower == "content-length":
-                value_length = parse_length(value)
-                if length is not None:
-                    if value_length != length:
-                        raise ValueError(
-                            f"the app set two different Content-Length headers: {length} "
-                            f"and {value_length}"
-                        )
-                    continue
-                length = value_length
-            elif lower == "connection":
-                if "close" in value.lower():
-                    self.close_connection = True
-                continue  # hop-by-hop: the server decides
-            elif lower == "transfer-encoding":
-                if value.strip().lower() != "chunked" or app_coding is not None:
-                    raise ValueError(
-                        f"the app set Transfer-Encoding: {value}; the server frames responses "
-                        "itself (only a body the app chunk-encoded can be re-framed)"
-                    )
-                app_coding = value
-                continue  # decoded by write() and framed again below
-            elif lower == "date":
-                has_date = True
-            elif lower == "server":
-                has_server = True
-            parts += (name, ": ", value, "\r\n")
-        if not has_server:
-            parts += ("Server: ", self.version_string(), "\r\n")
-        if not has_date:
-            parts.append(http_date_header())
-        if app_coding is not None and length is not None:
-            raise ValueError(
-                "the app set both Transfer-Encoding and Content-Length; a response has one framing"
-            )
-        return parts, length
 
     def _frame(
         self, parts: list[str], length: int | None, first: Any, final: bool, file_body: bool

@@ -377,6 +377,9 @@ class ConnectionLoop:
                 settings.request_head_timeout if conn.buffer else settings.keep_alive_timeout
             )
             conn.state = "read"
+            if conn.buffer:  # the start of the next request came with the last one
+                self._arrivals.take_head(conn)
+                return
             try:
                 self.watch(conn)
             except (OSError, ValueError):  # the poller closed under us: the server is stopping

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from .._http.head import ClientDisconnected, HTTPError, RequestHead
 from .._http.io import recv_some, wait_ready
 from .._log import SHORTAGE_LOG_INTERVAL, logger
-from .arrival import next_head
+from .arrival import RECV_SIZE, next_head
 from .streams import StreamInfo
 
 if TYPE_CHECKING:
@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 Outcome = Literal["keep", "close", "linger", "stream"]
 # How long a forked child waits for the next request on a TLS connection it cannot hand back.
 TLS_CHILD_IDLE = 2.0
+# How long a worker thread that just answered on a kept-alive connection waits for that
+# client's next request before handing the connection back to the loop (only while no other
+# request waits for a thread). A browser loading a page's assets, or any client that sends
+# requests back to back, is served without a trip through the loop.
+KEEP_ALIVE_WINDOW = 0.002
 _OUTCOME_CODES: dict[bytes, Outcome] = {
     b"K": "keep",
     b"C": "close",
@@ -168,6 +173,9 @@ class ThreadRunner:
                 try:
                     try:
                         outcome = run_guarded(loop, conn, head)
+                        while outcome == "keep" and (following := self._next_request(conn)):
+                            outcome = "close"
+                            outcome = run_guarded(loop, conn, following)
                     finally:
                         loop.finish(conn, outcome)
                 finally:
@@ -176,6 +184,40 @@ class ThreadRunner:
         finally:
             with lock:
                 self._threads -= 1
+
+    def _next_request(self, conn: Connection) -> RequestHead | None:
+        """The client's next request if it arrives within KEEP_ALIVE_WINDOW, whole and
+        without a body, while no other request waits for a thread; else None, and the
+        connection goes back to the loop with whatever arrived still buffered (the loop receives
+        bodies, so a client that stalls never holds this thread)."""
+        if conn.tls or conn.buffer or not self._queue.empty():
+            return None
+        sock = conn.sock
+        if not wait_ready(sock, False, KEEP_ALIVE_WINDOW):
+            return None
+        try:
+            data = sock.recv(RECV_SIZE)
+        except OSError:  # not readable after all, or reset: the loop finds out
+            return None
+        if not data:
+            return None  # closed by the client: the loop sees the end of stream too
+        buffer = conn.buffer
+        buffer += data
+        arrived = bytes(buffer)
+        try:
+            head = next_head(conn)
+        except HTTPError:  # put it back for the loop to refuse (and log) like any other
+            buffer[:] = arrived
+            conn.scan = 0
+            return None
+        if head is None:
+            return None  # a partial head: the loop waits for the rest
+        if head.content_length or head.chunked:
+            buffer[:] = arrived  # the loop receives the body first
+            conn.scan = 0
+            return None
+        conn.served += 1
+        return head
 
     def wait_idle(self, timeout: float) -> bool:
         """Poll (a stop is rare; requests never pay for a notification)."""

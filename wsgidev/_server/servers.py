@@ -7,7 +7,6 @@ handler class that turns a request into an app call (_server.handler)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -204,6 +203,10 @@ class BaseWSGIServer:
             try:
                 self._loop.run()
             except KeyboardInterrupt:
+                if self._interrupted:
+                    # A second Ctrl+C that landed before the graceful stop began: quit now.
+                    self._stop_now()
+                    return
                 self._interrupted = True
             if self._interrupted:
                 self.stop_gracefully()
@@ -285,28 +288,34 @@ class BaseWSGIServer:
             self._inline_timer.cancel()
             self._inline_timer = None
 
+    def _stop_now(self) -> None:
+        """Close the listener and every idle connection, and let requests in flight go."""
+        self._loop.draining = True
+        self._loop.stop_listening()
+        self._loop.close_idle()
+        self._loop.runner.stop()
+
     def stop_gracefully(self, arrival_timeout: float | None = None) -> None:
         """Stop accepting, serve what is arriving and in flight (bounded), close the rest.
 
         ``arrival_timeout`` overrides the settings' for this stop (a reloader restart waits
-        longer). Call it in the thread that ran ``serve_forever``, once that returned.
+        longer). Call it in the thread that ran ``serve_forever``, once that returned. A second
+        Ctrl+C at any point of it stops waiting at once.
         """
         loop = self._loop
-        loop.draining = True
-        loop.stop_listening()
-        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl+C: stop waiting for them
+        try:
+            loop.draining = True
+            loop.stop_listening()
             loop.finish_arrivals(
                 self.settings.arrival_timeout if arrival_timeout is None else arrival_timeout
             )
-        loop.close_idle()
-        grace = self.settings.graceful_timeout
-        try:
+            loop.close_idle()
+            grace = self.settings.graceful_timeout
             if not loop.runner.wait_idle(grace):
                 logger.info(" * Requests still running after %gs; stopping anyway", grace)
         except KeyboardInterrupt:
             pass
-        loop.close_idle()  # connections finished meanwhile
-        loop.runner.stop()
+        self._stop_now()  # connections finished meanwhile, and the runner
 
 
 class ThreadedWSGIServer(BaseWSGIServer):
