@@ -29,6 +29,7 @@ _VERSION = re.compile(r"HTTP/(\d)\.(\d)")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _ABSOLUTE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)(.*)")
 _KNOWN_CODINGS = frozenset({"chunked"})
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class HTTPError(Exception):
@@ -134,27 +135,29 @@ def parse_head(raw: bytes | bytearray, *, crlf: bool | None = None) -> RequestHe
     ``crlf`` says how the head ended (CRLF CRLF or LF LF); every line must end the same way.
     """
     text = raw.decode("latin-1")
-    lines = text.split("\n")
     if crlf is None:
-        crlf = len(lines) > 1 and lines[0].endswith("\r")
+        first = text.find("\n")
+        crlf = first > 0 and text[first - 1] == "\r"
     # Bare LF line ends are tolerated (RFC 9112 2.2) only for a whole head: a head that mixes
     # them with CRLF is how a line hides from a parser that splits on CRLF alone. The last
-    # line's own line end is part of the terminator, already cut off. Two counts, not a pass
-    # over the lines: this runs for every request.
-    if (text.count("\r\n") != len(lines) - 1) if crlf else ("\r\n" in text):
+    # line's own line end is part of the terminator, already cut off. Counts, not a pass over
+    # the lines: this runs for every request.
+    breaks = text.count("\n")
+    if (text.count("\r\n") != breaks) if crlf else ("\r\n" in text):
         raise HTTPError(400, "the head mixes CRLF and bare LF line ends")
+    lines = text.split("\r\n" if crlf else "\n")
     line = lines[0]
-    if line.endswith("\r"):
-        line = line[:-1]
     if len(line) > MAX_REQUEST_LINE:
         raise HTTPError(414, f"request line longer than {MAX_REQUEST_LINE} bytes")
     method, target, version = _parse_request_line(line)
     http11 = version == "HTTP/1.1"
-    clean = _BAD_HEAD_CHAR.search(text) is None and text.count("\r") == (len(lines) - 1) * crlf
-    fields = _parse_fields(lines, check_values=not clean)
-    environ, lengths, codings, connection, host_count, expect = _collect(fields)
+    # No control character but the line ends (and every CR ends a line): then no field value
+    # needs its own search.
+    clean = _BAD_HEAD_CHAR.search(text) is None and text.count("\r") == breaks * crlf
+    fields, found = _parse_fields(lines, check_values=not clean)
+    environ = found.environ
 
-    content_length, chunked = _body_framing(lengths, codings, http11)
+    content_length, chunked = _body_framing(found.lengths, found.codings, http11)
     if content_length is not None:
         environ["CONTENT_LENGTH"] = str(content_length)
 
@@ -162,32 +165,33 @@ def parse_head(raw: bytes | bytearray, *, crlf: bool | None = None) -> RequestHe
     if authority is not None:
         # RFC 9112 3.2.2: the authority of an absolute-form target replaces Host.
         environ["HTTP_HOST"] = authority
-    elif host_count == 0 and http11:
+    elif found.hosts == 0 and http11:
         raise HTTPError(400, "HTTP/1.1 request without a Host header")
-    if host_count > 1:
+    if found.hosts > 1:
         raise HTTPError(400, "more than one Host header")
 
+    connection = found.connection
     if http11:
         keep_alive = "close" not in connection
     else:
         keep_alive = "keep-alive" in connection and "close" not in connection
     expect_continue = False
-    if expect is not None:
-        if expect.lower() != "100-continue":
-            raise HTTPError(417, f"unsupported expectation {expect!r}")
+    if found.expect is not None:
+        if found.expect.lower() != "100-continue":
+            raise HTTPError(417, f"unsupported expectation {found.expect!r}")
         expect_continue = http11
     return RequestHead(
-        method=method,
-        target=target,
-        version=version,
-        path=path,
-        query=query,
-        headers=tuple(fields),
-        environ=environ,
-        content_length=content_length,
-        chunked=chunked,
-        keep_alive=keep_alive,
-        expect_continue=expect_continue,
+        method,
+        target,
+        version,
+        path,
+        query,
+        tuple(fields),
+        environ,
+        content_length,
+        chunked,
+        keep_alive,
+        expect_continue,
     )
 
 
@@ -216,7 +220,7 @@ def _parse_request_line(line: str) -> tuple[str, str, str]:
     if len(parts) != 3:
         raise HTTPError(400, "malformed request line")
     method, target, version = parts
-    if not _METHOD.fullmatch(method):
+    if method not in _COMMON_METHODS and not _METHOD.fullmatch(method):
         raise HTTPError(400, "malformed method")
     if not target or _BAD_TARGET.search(target):
         raise HTTPError(400, "malformed request target")
@@ -228,12 +232,53 @@ def _parse_request_line(line: str) -> tuple[str, str, str]:
     return method, target, version
 
 
-def _parse_fields(lines: list[str], check_values: bool = True) -> list[tuple[str, str]]:
+class _Found:
+    """What the header fields say about framing and the connection, besides the environ."""
+
+    __slots__ = ("codings", "connection", "environ", "expect", "hosts", "lengths")
+
+    def __init__(self) -> None:
+        self.environ: dict[str, str] = {}
+        self.lengths: list[str] = []
+        self.codings: list[str] | None = None
+        self.connection: set[str] = set()
+        self.hosts = 0
+        self.expect: str | None = None
+
+
+# Field name -> (lowercase name, environ key or None when the name has an underscore), for
+# the names seen so far: most requests repeat the same dozen. Bounded.
+_NAMES: dict[str, tuple[str, str | None]] = {}
+_NAMES_LIMIT = 512
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "host", "expect"})
+
+
+def _name_info(name: str) -> tuple[str, str | None]:
+    info = _NAMES.get(name)
+    if info is None:
+        lower = name.lower()
+        key: str | None = None
+        # X_Foo and X-Foo would share the key HTTP_X_FOO; a proxy that strips one spelling
+        # would let the other through, so drop the ambiguous one (as nginx and gunicorn do).
+        if "_" not in name:
+            key = lower.upper().replace("-", "_")
+            if key != "CONTENT_TYPE":
+                key = "HTTP_" + key
+        info = (lower, key)
+        if len(_NAMES) < _NAMES_LIMIT:
+            _NAMES[name] = info
+    return info
+
+
+def _parse_fields(
+    lines: list[str], check_values: bool = True
+) -> tuple[list[tuple[str, str]], _Found]:
+    """The fields as sent, and what they say (one pass: this runs for every request)."""
     fields: list[tuple[str, str]] = []
+    found = _Found()
+    environ = found.environ
     size = 0
     for line in lines[1:]:
-        if line.endswith("\r"):
-            line = line[:-1]
         size += len(line) + 2
         if size > MAX_HEADER_BLOCK:
             raise HTTPError(431, f"header block larger than {MAX_HEADER_BLOCK} bytes")
@@ -251,50 +296,43 @@ def _parse_fields(lines: list[str], check_values: bool = True) -> list[tuple[str
         fields.append((name, value))
         if len(fields) > MAX_HEADERS:
             raise HTTPError(431, f"more than {MAX_HEADERS} headers")
-    return fields
-
-
-def _collect(
-    fields: list[tuple[str, str]],
-) -> tuple[dict[str, str], list[str], list[str] | None, set[str], int, str | None]:
-    environ: dict[str, str] = {}
-    lengths: list[str] = []
-    codings: list[str] | None = None
-    connection: set[str] = set()
-    host_count = 0
-    expect: str | None = None
-    for name, value in fields:
-        lower = name.lower()
-        if lower == "content-length":
-            lengths.append(value)
+        lower, key = _name_info(name)
+        if lower in _FRAMING and _framing_field(found, lower, value):
             continue
-        if lower == "transfer-encoding":
-            codings = (codings or []) + [c.strip().lower() for c in value.split(",") if c.strip()]
-            # Kept once the body is decoded, as Werkzeug's server does: apps and Werkzeug's
-            # own request objects read it (wsgi.input_terminated says the body is framed).
-            previous = environ.get("HTTP_TRANSFER_ENCODING")
-            environ["HTTP_TRANSFER_ENCODING"] = value if previous is None else f"{previous},{value}"
+        if key is None:
             continue
-        if lower == "connection":
-            connection.update(t.strip().lower() for t in value.split(","))
-        elif lower == "host":
-            host_count += 1
-        elif lower == "expect":
-            expect = value
-        if "_" in name:
-            # X_Foo and X-Foo would share the key HTTP_X_FOO; a proxy that strips one spelling
-            # would let the other through, so drop the ambiguous one (as nginx and gunicorn do).
-            continue
-        key = lower.upper().replace("-", "_")
-        if key != "CONTENT_TYPE":
-            key = "HTTP_" + key
         previous = environ.get(key)
         if previous is None:
             environ[key] = value
         else:
             # RFC 9110 5.3 joins repeated fields with ", "; cookies use "; " (RFC 6265 5.4).
             environ[key] = f"{previous}{'; ' if key == 'HTTP_COOKIE' else ', '}{value}"
-    return environ, lengths, codings, connection, host_count, expect
+    return fields, found
+
+
+def _framing_field(found: _Found, lower: str, value: str) -> bool:
+    """Note a field that decides framing or the connection; True if it stays out of the
+    environ (it is put there once decided)."""
+    if lower == "content-length":
+        found.lengths.append(value)
+        return True
+    if lower == "transfer-encoding":
+        codings = [c.strip().lower() for c in value.split(",") if c.strip()]
+        found.codings = (found.codings or []) + codings
+        # Kept once the body is decoded, as Werkzeug's server does: apps and Werkzeug's own
+        # request objects read it (wsgi.input_terminated says the body is framed).
+        previous = found.environ.get("HTTP_TRANSFER_ENCODING")
+        found.environ["HTTP_TRANSFER_ENCODING"] = (
+            value if previous is None else f"{previous},{value}"
+        )
+        return True
+    if lower == "connection":
+        found.connection.update(t.strip().lower() for t in value.split(","))
+    elif lower == "host":
+        found.hosts += 1
+    elif lower == "expect":
+        found.expect = value
+    return False
 
 
 def _parse_content_length(values: list[str]) -> int:

@@ -82,11 +82,20 @@ def error_response(status: int, reason: str, detail: str, server: str) -> bytes:
     return head.encode("latin-1") + body
 
 
+# Response header names already checked (apps send the same few); bounded.
+_GOOD_NAMES: set[str] = set()
+
+
 def check_header(name: object, value: object) -> None:
     if not isinstance(name, str) or not isinstance(value, str):
         raise TypeError(f"response header names and values must be str, got {name!r}: {value!r}")
     # A CR or LF from the app would let it (or its user input) inject headers or a second response.
-    if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
+    if name not in _GOOD_NAMES:
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"invalid response header {name!r}: {value!r}")
+        if len(_GOOD_NAMES) < 512 and type(name) is str:  # a str subclass may compare oddly
+            _GOOD_NAMES.add(name)
+    if _BAD_HEADER_VALUE.search(value):
         raise ValueError(f"invalid response header {name!r}: {value!r}")
 
 
