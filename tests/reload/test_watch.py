@@ -16,14 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from wsgidev._reload.watch.paths import glob_to_regex, is_library_path, is_noise
 from wsgidev._reload.watch.scope import (
     WatcherName,
     WatchOptions,
     WatchScope,
     available_watchers,
-    glob_to_regex,
-    is_library_path,
-    is_noise,
     make_watcher,
     resolve_watcher_name,
 )

@@ -1,2 +1,6 @@
-"""The reloader, beside the server: the supervisor restarts a serving child process
-when watch/ sees a change; protocol holds what the two say to each other."""
+"""The reloader, beside the server.
+
+supervisor keeps the socket and restarts a serving child when it asks; child runs the program
+again, serves, and watches (watch/: what to watch, and one module per backend); protocol is
+what the two say to each other; startup_error serves an app that cannot start.
+"""

@@ -17,7 +17,7 @@ from types import TracebackType
 from .._log import ensure_handler, logger
 from .._types import StartResponse, WSGIApplication, WSGIEnvironment
 from .protocol import TARGET_ENV, ReloaderOptions, Target
-from .watch.scope import is_library_path
+from .watch.paths import is_library_path
 
 
 def startup_failure(exc: Exception, options: ReloaderOptions) -> tuple[WSGIApplication, list[str]]:

@@ -1,3 +1,8 @@
-"""Sockets and concurrency: bind, poll, settings, the loop, runners and the handler.
+"""Sockets and concurrency.
 
-Request path: bind -> loop (connection, arrival) -> runners -> handler -> the app."""
+A request's path: bind (the listener) -> loop (owns every connection; arrival reads the head
+and body) -> runners (inline or a thread; forking: a child) -> serve (the requests of one
+connection) -> handler (environ, app call, response) -> the app. streams keeps event streams
+in the loop after their request; settings holds every timeout and limit; servers assembles
+the parts into BaseWSGIServer, ThreadedWSGIServer and ForkingWSGIServer.
+"""

@@ -17,38 +17,21 @@ import time
 from collections import deque
 from collections.abc import Callable
 from socket import socket as Socket
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from .._http.head import ClientDisconnected, HTTPError, RequestHead
-from .._http.io import send_all
-from .._http.log import log_rejected
+from .._http.head import HTTPError, RequestHead
 from .._log import SHORTAGE_LOG_INTERVAL, logger
-from .arrival import RECV_SIZE, Arrivals, next_head
+from .arrival import Arrivals
 from .bind import Listener
 from .connection import Connection
 from .poll import make_poller
 from .runners import LoopPort, Outcome, Runner
+from .serve import HandlerFactory, serve_requests
 from .settings import ServerSettings
-from .streams import StreamInfo, StreamKeeper
+from .streams import StreamKeeper
 
 # Out of file descriptors: how long the listener rests before the loop tries to accept again.
 ACCEPT_BACKOFF = 0.1
-
-
-class RequestHandler(Protocol):
-    """What the loop needs of the object that serves one request (WSGIRequestHandler)."""
-
-    stream_info: StreamInfo | None
-
-    @property
-    def client_gone(self) -> bool: ...
-
-    def handle(self) -> bool: ...
-
-    def closing_mode(self) -> Literal["close", "linger"]: ...
-
-
-HandlerFactory = Callable[[Connection, RequestHead], RequestHandler]
 
 
 class ConnectionLoop:
@@ -419,30 +402,12 @@ class ConnectionLoop:
 
     def serve(self, conn: Connection, head: RequestHead) -> Outcome:
         """Serve ``head`` and any pipelined requests after it (a runner's thread or child)."""
-        factory = self._handler_factory
-        while True:
-            handler = factory(conn, head)
-            if not handler.handle():
-                if handler.stream_info is not None and not handler.client_gone:
-                    conn.stream = handler.stream_info
-                    return "stream"
-                return "close" if handler.client_gone else handler.closing_mode()
-            if self.draining:
-                return "linger"
-            if conn.tls:
-                _pull_tls_pending(conn)
-            if not conn.buffer:
-                return "keep"
-            try:
-                following = next_head(conn)
-            except HTTPError as error:
-                log_rejected(conn.remote_addr, "", error)
-                with contextlib.suppress(ClientDisconnected):
-                    send_all(conn.sock, self._arrivals.error_response(error), 1.0)
-                return "linger"
-            if following is None:
-                return "keep"
-            head = following
+        return serve_requests(
+            conn, head, self._handler_factory, self.is_draining, self._arrivals.error_response
+        )
+
+    def is_draining(self) -> bool:
+        return self.draining
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -480,11 +445,3 @@ class ConnectionLoop:
         self._poller.close()
         self._wake_r.close()
         self._wake_w.close()
-
-
-def _pull_tls_pending(conn: Connection) -> None:
-    """Decrypted bytes TLS holds beyond what the handler read: the next pipelined request."""
-    sock = conn.sock
-    with contextlib.suppress(OSError):
-        while (pending := sock.pending()) and len(conn.buffer) < RECV_SIZE * 2:  # type: ignore[attr-defined]  # SSLSocket
-            conn.buffer += sock.recv(pending)

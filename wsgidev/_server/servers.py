@@ -30,9 +30,10 @@ from .._log import ensure_handler, logger
 from .._types import WSGIApplication, WSGIEnvironment
 from .bind import Listener, bind_socket
 from .connection import Connection
+from .forking import ForkRunner
 from .handler import WSGIRequestHandler
 from .loop import ConnectionLoop
-from .runners import ForkRunner, InlineRunner, LoopPort, Runner, ThreadRunner
+from .runners import InlineRunner, LoopPort, Runner, ThreadRunner
 from .settings import ServerSettings
 
 __all__ = [

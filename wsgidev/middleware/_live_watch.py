@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
-from wsgidev._reload.watch.scope import is_noise, is_skipped_dir
+from wsgidev._reload.watch.paths import is_noise, is_skipped_dir
 
 POLL_INTERVAL = 0.25
 # A polled tree with more files than this is polled less often: its stat calls add up.

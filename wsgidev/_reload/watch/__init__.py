@@ -1,1 +1,2 @@
-"""What to watch (scope) and one module per way of watching: stat, watchfiles, watchdog."""
+"""What the reloader watches (scope, paths) and one module per way of noticing a change:
+stat (polling), watchfiles and watchdog (the operating system's events)."""

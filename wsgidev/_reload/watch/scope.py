@@ -7,54 +7,28 @@ so the ``stat``, ``watchfiles`` and ``watchdog`` backends only differ in how the
 from __future__ import annotations
 
 import fnmatch
-import glob
 import os
-import re
 import sys
-import sysconfig
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from .paths import (
+    ExtraFiles,
+    files_below,
+    is_library_path,
+    is_noise,
+    is_skipped_dir,
+    list_dir,
+    normalise,
+    walk_dirs,
+)
 
 WatcherName = Literal["stat", "watchfiles", "watchdog"]
 ReloaderType = Literal["auto", "stat", "watchfiles", "watchdog"]
 RELOADER_TYPE_ENV = "WSGIDEV_RELOADER_TYPE"
 
-# Directories never scanned for new .py files: dependencies, VCS data, caches, virtualenvs.
-SKIPPED_DIRS = frozenset(
-    {
-        "node_modules",
-        "bower_components",
-        "__pycache__",
-        "site-packages",
-        "dist-packages",
-        ".git",
-        ".hg",
-        ".svn",
-        ".tox",
-        ".nox",
-        ".venv",
-        "venv",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".hypothesis",
-        ".idea",
-        ".vscode",
-    }
-)
-# Files editors and tools write next to the real ones while saving: never worth a restart.
-_NOISE = re.compile(
-    r"""(
-        \.py[cod]$ | \.sw[a-z]$ | ~$ | ^\.\# | ^\#.*\#$ | ^4913$ | \.___jb_\w+___$
-        | ^\.DS_Store$ | ^flycheck_ | \.tmp$ | \.part$
-    )""",
-    re.VERBOSE,
-)
-# A project directory with more subdirectories than this is probably a home directory:
-# scanning it for new .py files would cost more than it helps.
-MAX_PROJECT_DIRS = 2000
 # How often event watchers wake up to look for newly imported modules (no disk access).
 MODULE_CHECK_SECONDS = 1.0
 
@@ -82,122 +56,6 @@ class WatchOptions:
     interval: float = 1.0
     # Scanned for new .py files, besides the program's directory and the loaded packages.
     project_dirs: tuple[str, ...] = ()
-
-
-def _norm(path: str) -> str:
-    return os.path.normpath(os.path.abspath(path))
-
-
-def _library_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
-    for prefix in {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}:
-        # lib/ of the interpreter, bin/ of a virtualenv (where console scripts live).
-        roots.update(os.path.join(prefix, sub) for sub in ("lib", "lib64", "bin", "Scripts"))
-    return tuple(sorted(_norm(root) + os.sep for root in roots))
-
-
-_LIBRARY_ROOTS = _library_roots()
-
-
-def is_library_path(path: str) -> bool:
-    """Whether ``path`` belongs to the standard library or installed packages (not watched)."""
-    if path.startswith(_LIBRARY_ROOTS):
-        return True
-    parts = path.split(os.sep)
-    return "site-packages" in parts or "dist-packages" in parts
-
-
-def is_noise(path: str) -> bool:
-    """Editor backups, swap files, bytecode and VCS internals: changes there never reload."""
-    name = os.path.basename(path)
-    if _NOISE.search(name):
-        return True
-    parts = path.split(os.sep)
-    return "__pycache__" in parts or ".git" in parts
-
-
-def is_skipped_dir(path: str) -> bool:
-    """A directory the project scan does not enter (dependencies, caches, virtualenvs)."""
-    name = os.path.basename(path)
-    if name in SKIPPED_DIRS or (name.startswith(".") and name not in (".", "..")):
-        return True
-    return os.path.exists(os.path.join(path, "pyvenv.cfg"))
-
-
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a glob with ``**`` (any depth) into a regex over normalised absolute paths."""
-    out: list[str] = []
-    i = 0
-    sep = re.escape(os.sep)
-    while i < len(pattern):
-        if pattern.startswith("**" + os.sep, i):
-            out.append(f"(?:.*{sep})?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append(f"[^{sep}]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append(f"[^{sep}]")
-            i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
-            end = pattern.index("]", i + 2)
-            body = pattern[i + 1 : end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-def _glob_base(pattern: str) -> str:
-    """The longest leading directory of ``pattern`` without wildcards."""
-    parts = pattern.split(os.sep)
-    base: list[str] = []
-    for part in parts[:-1]:
-        if glob.has_magic(part):
-            break
-        base.append(part)
-    return os.sep.join(base) or os.sep
-
-
-@dataclass(frozen=True, slots=True)
-class ExtraFiles:
-    """``extra_files`` sorted by kind: plain files, directories (every file in them), globs."""
-
-    files: frozenset[str]
-    dirs: tuple[str, ...]
-    globs: tuple[tuple[str, re.Pattern[str]], ...]  # (base directory, pattern)
-
-    @classmethod
-    def parse(cls, entries: Iterable[str]) -> ExtraFiles:
-        files: set[str] = set()
-        dirs: list[str] = []
-        globs: list[tuple[str, re.Pattern[str]]] = []
-        for entry in entries:
-            path = _norm(os.path.expanduser(entry))
-            if glob.has_magic(entry):
-                globs.append((_glob_base(path), glob_to_regex(path)))
-            elif os.path.isdir(path):
-                dirs.append(path)
-            else:
-                files.add(path)  # may not exist yet: its creation is a change too
-        return cls(frozenset(files), tuple(dirs), tuple(globs))
-
-    def matches(self, path: str) -> bool:
-        if path in self.files:
-            return True
-        if any(path.startswith(d + os.sep) for d in self.dirs):
-            return True
-        return any(regex.match(path) for _, regex in self.globs)
-
-    def tree_roots(self) -> tuple[str, ...]:
-        """Directories whose whole tree is watched: extra directories and glob bases."""
-        return self.dirs + tuple(base for base, _ in self.globs)
 
 
 class WatchScope:
@@ -253,7 +111,7 @@ class WatchScope:
     # -- project directories ---------------------------------------------------------------
     def _find_project_dirs(self) -> tuple[str, ...]:
         """The given directories, the program's own (script or cwd), and the loaded packages."""
-        found = {_norm(d) for d in self.options.project_dirs}
+        found = {normalise(d) for d in self.options.project_dirs}
         if self._guess_program_dir:
             found.update(_program_dirs())
         for path in self._module_files:
@@ -274,7 +132,7 @@ class WatchScope:
 
     def is_relevant(self, path: str) -> bool:
         """Whether a change (edit, creation or deletion) of ``path`` should reload."""
-        path = _norm(path)
+        path = normalise(path)
         if is_noise(path) or self.is_excluded(path):
             return False
         if path in self._module_files or self.extra.matches(path):
@@ -307,14 +165,14 @@ class WatchScope:
         """Every existing file that matters now (the stat backend polls these)."""
         files = set(self._module_files) | {f for f in self.extra.files if os.path.exists(f)}
         for root in self.extra.dirs:
-            files.update(_files_below(root))
+            files.update(files_below(root))
         for base, regex in self.extra.globs:
-            files.update(f for f in _files_below(base) if regex.match(f))
+            files.update(f for f in files_below(base) if regex.match(f))
         for root in self.project_dirs:
             for directory in walk_dirs(root, skip=True):
                 files.update(
                     os.path.join(directory, name)
-                    for name in _listdir(directory)
+                    for name in list_dir(directory)
                     if name.endswith(".py")
                 )
         return {f for f in files if not self.is_excluded(f) and not is_noise(f)}
@@ -322,9 +180,9 @@ class WatchScope:
 
 def _program_dirs() -> set[str]:
     """Where the program itself lives: its script's directory, or the cwd for ``-m``/CLIs."""
-    cwd = _norm(os.getcwd())
-    candidates = [_norm(p or cwd) for p in sys.path[:1]]
-    candidates += [cwd for p in sys.path if _norm(p or cwd) == cwd]
+    cwd = normalise(os.getcwd())
+    candidates = [normalise(p or cwd) for p in sys.path[:1]]
+    candidates += [cwd for p in sys.path if normalise(p or cwd) == cwd]
     main_file = _module_file(sys.modules.get("__main__"))
     if main_file is not None:
         candidates.append(os.path.dirname(main_file))
@@ -337,7 +195,7 @@ def _module_file(module: object) -> str | None:
         return None
     if path.endswith((".pyc", ".pyo")):
         path = path[:-1]
-    path = _norm(path)
+    path = normalise(path)
     return path if os.path.isfile(path) else None
 
 
@@ -352,42 +210,6 @@ def _top_package_dir(path: str) -> str | None:
             break
         directory = parent
     return top
-
-
-def _listdir(directory: str) -> list[str]:
-    try:
-        return os.listdir(directory)
-    except OSError:
-        return []
-
-
-def walk_dirs(root: str, skip: bool) -> Iterator[str]:
-    """``root`` and the directories below it, pruning skipped ones when ``skip``; bounded."""
-    stack = [root]
-    count = 0
-    while stack and count < MAX_PROJECT_DIRS:
-        directory = stack.pop()
-        count += 1
-        yield directory
-        try:
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    if entry.name in ("__pycache__", ".git"):
-                        continue
-                    if entry.is_dir(follow_symlinks=False) and not (
-                        skip and is_skipped_dir(entry.path)
-                    ):
-                        stack.append(entry.path)
-        except OSError:
-            continue
-
-
-def _files_below(root: str) -> Iterator[str]:
-    for directory in walk_dirs(root, skip=False):
-        for name in _listdir(directory):
-            path = os.path.join(directory, name)
-            if os.path.isfile(path):
-                yield path
 
 
 def available_watchers() -> list[WatcherName]:

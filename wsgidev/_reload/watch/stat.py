@@ -20,7 +20,8 @@ import os
 import threading
 import time
 
-from .scope import WatcherName, WatchScope, is_noise, is_skipped_dir, walk_dirs
+from .paths import is_noise, is_skipped_dir, walk_dirs
+from .scope import WatcherName, WatchScope
 
 # Files saved this recently are probably the ones being edited: they are polled every
 # HOT_POLL_SECONDS (a few stats), everything else every ``interval``.

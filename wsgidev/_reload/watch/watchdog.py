@@ -19,14 +19,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from .scope import (
-    MAX_PROJECT_DIRS,
-    MODULE_CHECK_SECONDS,
-    WatcherName,
-    WatchScope,
-    is_noise,
-    is_skipped_dir,
-)
+from .paths import MAX_PROJECT_DIRS, is_noise, is_skipped_dir
+from .scope import MODULE_CHECK_SECONDS, WatcherName, WatchScope
 
 # Wait for this much quiet after the first event so a burst of saves gives one restart.
 QUIET_SECONDS = 0.05

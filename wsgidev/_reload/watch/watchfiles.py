@@ -12,14 +12,8 @@ import threading
 
 import watchfiles
 
-from .scope import (
-    MODULE_CHECK_SECONDS,
-    WatcherName,
-    WatchScope,
-    is_noise,
-    is_skipped_dir,
-    walk_dirs,
-)
+from .paths import is_noise, is_skipped_dir, walk_dirs
+from .scope import MODULE_CHECK_SECONDS, WatcherName, WatchScope
 
 # Wait for this much quiet after the first event so a burst of saves gives one restart.
 QUIET_MS = 50
