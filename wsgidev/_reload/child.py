@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WATCH_START_DELAY = 0.2
+# Event watchers (watchfiles, watchdog) register their OS watches in threads of their own, a
+# moment after they are made: once this long has passed, a save made before they listened is
+# looked for by comparing modification times.
+CATCH_UP_DELAY = 1.5
 # Set once run_simple serves: an exception escaping after that is a crash, not a startup error.
 _serving = threading.Event()
 # When this process began to import the program: a module saved after that (a save during the
@@ -162,21 +166,37 @@ def serve_with_reloader(server: BaseWSGIServer, options: ReloaderOptions) -> Non
             # shutdown() waits for serve_forever to notice, so never call it from its thread.
             threading.Thread(target=server.shutdown, name="wsgidev-restart", daemon=True).start()
 
+    def changed(scope: WatchScope, path: str) -> None:
+        if not restart.is_set():
+            logger.info(" * Detected change in '%s', reloading", path)
+            _forget_fresh_bytecode(scope, path)
+            request_restart()
+
     def watch() -> None:
         # Requests queued during the restart go first: the watch starts a moment later, and
         # _saved_since_start catches what was saved meanwhile.
         if stop.wait(WATCH_START_DELAY):
             return
         scope = WatchScope(options.watch_options())
+        before = _modification_times(scope)
         watcher = make_watcher(resolve_watcher_name(options.reloader_type), scope)
+        threading.Thread(
+            target=catch_up, args=(scope, before), name="wsgidev-watch-catch-up", daemon=True
+        ).start()
         try:
             path = _saved_since_start(scope) or watcher.wait_for_change(stop)
         finally:
             watcher.close()
         if path is not None:
-            logger.info(" * Detected change in '%s', reloading", path)
-            _forget_fresh_bytecode(scope, path)
-            request_restart()
+            changed(scope, path)
+
+    def catch_up(scope: WatchScope, before: dict[str, float]) -> None:
+        """A save between the snapshot and the moment the watcher listened: look once."""
+        if stop.wait(CATCH_UP_DELAY):
+            return
+        path = _first_changed(before)
+        if path is not None:
+            changed(scope, path)
 
     def on_sighup(signum: int, frame: FrameType | None) -> None:
         logger.info(" * Reloading on request")
@@ -218,6 +238,25 @@ def _forget_fresh_bytecode(scope: WatchScope, changed: str) -> None:
         with contextlib.suppress(OSError):
             if os.stat(path).st_mtime > recent:
                 forget_bytecode(path)
+
+
+def _modification_times(scope: WatchScope) -> dict[str, float]:
+    times = {}
+    for path in scope.initial_files():
+        with contextlib.suppress(OSError):
+            times[path] = os.stat(path).st_mtime
+    return times
+
+
+def _first_changed(before: dict[str, float]) -> str | None:
+    """The first file of ``before`` modified (or removed) since its time was taken."""
+    for path, mtime in sorted(before.items()):
+        try:
+            if os.stat(path).st_mtime != mtime:
+                return path
+        except OSError:
+            return path
+    return None
 
 
 def _saved_since_start(scope: WatchScope) -> str | None:

@@ -6,6 +6,8 @@ Every runner calls ``loop.serve(conn, head)`` and hands the outcome back with ``
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 import traceback
@@ -161,6 +163,11 @@ class ThreadRunner:
                             outcome = "close"
                             outcome = run_guarded(loop, conn, following)
                     finally:
+                        if outcome == "close":
+                            # The client learns at once that the response is complete; the
+                            # loop closes the socket (and forgets it) when it takes the message.
+                            with contextlib.suppress(OSError):
+                                conn.sock.shutdown(socket.SHUT_WR)
                         loop.finish(conn, outcome)
                 finally:
                     with lock:
