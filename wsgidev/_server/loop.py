@@ -52,7 +52,6 @@ class ConnectionLoop:
     ) -> None:
         self._listener = listener
         self._settings = settings
-        self._handler_factory = handler_factory
         self._passthrough_errors = passthrough_errors
         self._conns: dict[int, Connection] = {}
         self._callbacks: dict[int, Callable[[int], None]] = {}
@@ -62,6 +61,8 @@ class ConnectionLoop:
         self._poller = make_poller()
         self._poller.add_fixed(self._wake_r.fileno())
         self._arrivals = Arrivals(settings, self, server_header)
+        # What serve_requests needs besides the request, bound once (not per request).
+        self._serve_with = (handler_factory, self.is_draining, self._arrivals.error_response)
         self._streams = StreamKeeper(self.wake, self.close)
         # Finished connections posted by worker threads, drained by the owner.
         self._inbox: deque[tuple[Connection, Outcome]] = deque()
@@ -402,9 +403,7 @@ class ConnectionLoop:
 
     def serve(self, conn: Connection, head: RequestHead) -> Outcome:
         """Serve ``head`` and any pipelined requests after it (a runner's thread or child)."""
-        return serve_requests(
-            conn, head, self._handler_factory, self.is_draining, self._arrivals.error_response
-        )
+        return serve_requests(conn, head, *self._serve_with)
 
     def is_draining(self) -> bool:
         return self.draining
